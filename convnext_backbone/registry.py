@@ -1,0 +1,19 @@
+"""The package's registries: children of mmengine's roots under the scope ``convnext_backbone``.
+
+Being children of the roots, they are reachable from any scope: an mmdet- or mmseg-scoped
+config builds ``dict(type='convnext_backbone.ConvNeXt')`` through its own registry, which walks
+up to mmengine's root and down into ours. ``locations`` lets the registry import our modules
+on first use.
+"""
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import \
+    OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import Registry
+
+SCOPE = 'convnext_backbone'
+
+MODELS = Registry('model', parent=MMENGINE_MODELS, scope=SCOPE,
+                  locations=['convnext_backbone.models'])
+OPTIM_WRAPPER_CONSTRUCTORS = Registry(
+    'optim wrapper constructor', parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, scope=SCOPE,
+    locations=['convnext_backbone.engine'])
