@@ -38,7 +38,10 @@ pip install -q -c "$CONSTRAINTS" torch torchvision
 "$PY" -c 'import torchvision' 2>/dev/null \
     || die "torchvision does not import with this torch: $("$PY" -c 'import torch; print(torch.__version__)'). The CPU-only torch wheel cannot load it; see requirements/constraints.txt."
 
-wheel_has_ext() { "$PY" -m zipfile -l "$1" 2>/dev/null | grep -q 'mmcv/_ext'; }
+wheel_has_ext() {  # (no `unzip -l | grep -q` here: grep's early exit + pipefail reads as failure)
+    "$PY" -c 'import sys, zipfile; names = zipfile.ZipFile(sys.argv[1]).namelist()
+sys.exit(0 if any(n.startswith("mmcv/_ext") for n in names) else 1)' "$1"
+}
 
 torch_tag=$("$PY" -c 'import sys, torch; print(f"torch-{torch.__version__}-py{sys.version_info[0]}{sys.version_info[1]}")')
 house=$CACHE/wheelhouse/$torch_tag
