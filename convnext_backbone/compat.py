@@ -13,8 +13,9 @@ fix removes).
 
    * every local checkpoint is first read with ``weights_only=True``, allowing for that one call
      only the plain-data classes mmengine stores in a checkpoint's ``message_hub`` and ``meta``
-     (its ``HistoryBuffer``, numpy arrays, scalars and dtypes): this reads the checkpoints our runs
-     write, and it can never execute code;
+     (its ``HistoryBuffer`` and the ``getattr(HistoryBuffer, <statistics method>)`` it pickles,
+     numpy arrays, scalars and dtypes): this reads the checkpoints runs write, and it can never
+     execute code;
    * a checkpoint that needs anything more is unpickled in full only when it is trusted: it was
      written by this process (``mmengine.runner.checkpoint.save_checkpoint``), or the user named
      it, or a folder holding it, through :func:`trust_checkpoint` or the ``CONVNEXT_TRUSTED_CHECKPOINTS``
@@ -91,7 +92,19 @@ def _mmengine_checkpoint_data_types() -> List:
     allowed = [HistoryBuffer, np.ndarray, np.dtype, numpy_core.multiarray._reconstruct,
                numpy_core.multiarray.scalar]
     allowed += [type(np.dtype(code)) for code in '?bBhHiIlLqQefdgFDGUS']
-    return allowed
+    return allowed + [(_history_buffer_method, 'builtins.getattr')]
+
+
+def _history_buffer_method(owner, name):
+    """The one ``getattr`` a Runner checkpoint needs: a HistoryBuffer's statistics method.
+
+    mmengine pickles ``HistoryBuffer._statistics_methods`` as ``getattr(HistoryBuffer, 'mean')``
+    and so on; any other attribute lookup from a checkpoint is refused.
+    """
+    from mmengine.logging import HistoryBuffer
+    if owner is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(f'checkpoint asks for getattr({owner!r}, {name!r}): refused')
 
 
 def load_from_local_safely(filename: str, map_location=None):

@@ -28,3 +28,29 @@ def toy_root(tmp_path_factory):
     run_tool(REPO / 'tools' / 'make_toy_data.py', '--root', root, '--num-train', 4,
              '--num-val', 2, '--size', 64)
     return root
+
+
+@pytest.fixture(scope='session')
+def host_config(tmp_path_factory):
+    """Loads mmdet's/mmseg's installed config ('mmdet::...') the way users inherit it."""
+    from mmengine.config import Config
+
+    def load(base):
+        path = tmp_path_factory.mktemp('cfg') / 'inherits_host_config.py'
+        path.write_text(f'_base_ = [{base!r}]\n')
+        return Config.fromfile(path)
+    return load
+
+
+def load_tool(name):
+    """Import ``tools/<name>.py`` as a module (tools/ is a folder of scripts, not a package)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f'tools_{name}', REPO / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='session')
+def toy_data_tool():
+    return load_tool('make_toy_data')

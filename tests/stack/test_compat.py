@@ -102,12 +102,15 @@ def test_missing_checkpoint_names_the_path(tmp_path):
 
 # 2. package lookup without pkg_resources ---------------------------------------------------------
 
-def test_host_config_inheritance_without_pkg_resources(monkeypatch):
+def test_host_config_inheritance_without_pkg_resources(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, 'pkg_resources', None)  # as with setuptools >= 82
     with pytest.raises(ImportError):
         compat.ORIGINALS['is_installed']('mmdet')
-    det = Config.fromfile('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py')
-    seg = Config.fromfile('mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py')
+    (tmp_path / 'det.py').write_text("_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'\n")
+    (tmp_path / 'seg.py').write_text(
+        "_base_ = ['mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py']\n")
+    det = Config.fromfile(tmp_path / 'det.py')
+    seg = Config.fromfile(tmp_path / 'seg.py')
     assert det.model.type == 'MaskRCNN' and seg.model.decode_head.type == 'UPerHead'
 
 

@@ -4,7 +4,6 @@ import json
 
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.runner import Runner
 
 from convnext_backbone import compat
@@ -33,9 +32,9 @@ def shrink_maskrcnn(cfg, coco_root, work_dir, max_epochs):
 
 
 @pytest.fixture(scope='module')
-def trained(toy_root, tmp_path_factory):
+def trained(toy_root, tmp_path_factory, host_config):
     work_dir = tmp_path_factory.mktemp('maskrcnn')
-    cfg = shrink_maskrcnn(Config.fromfile('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'),
+    cfg = shrink_maskrcnn(host_config('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'),
                           toy_root / 'coco', work_dir, max_epochs=1)
     runner = Runner.from_cfg(cfg)
     runner.train()
