@@ -1,0 +1,284 @@
+"""The ConvNeXt (V1 and V2) backbone for mmdet 3.x / mmsegmentation 1.x.
+
+Reads top-down in build order: arguments are validated, the stem and downsample layers, stages
+and output norms are built with the official module names (so official detection/segmentation
+checkpoints load as they are), then the forward pass, freezing, and the layer-depth answer that the
+layer-decay optimizer constructor uses. Nothing here imports mmdet or mmseg: the class is
+registered in this package's own registry, reachable from either host's scope as
+``convnext_backbone.ConvNeXt``.
+"""
+import math
+import re
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+import torch.utils.checkpoint as cp
+from mmengine.model import BaseModule
+from torch import nn
+
+from ..registry import MODELS
+from .archs import ArchSpec, resolve_arch
+from .layers import ConvNeXtBlock, LayerNorm2d
+
+DECAY_TYPES = ('layer_wise', 'stage_wise')
+_PARAM_RE = re.compile(r'^(downsample_layers|stages)\.(\d+)(?:\.(\d+))?\.')
+
+
+def _normalize_out_indices(out_indices, num_stages: int) -> Tuple[int, ...]:
+    """Ints (negative allowed) -> sorted tuple of stage indices; clear errors otherwise."""
+    idx = (out_indices,) if isinstance(out_indices, int) else tuple(out_indices)
+    valid = f'[{-num_stages}, {num_stages - 1}]'
+    if not idx or any(isinstance(i, bool) or not isinstance(i, int) for i in idx):
+        raise ValueError(f'ConvNeXt out_indices must be an int or a non-empty sequence of ints '
+                         f'in {valid}, got {out_indices!r}.')
+    bad = [i for i in idx if not -num_stages <= i < num_stages]
+    if bad:
+        raise ValueError(f'ConvNeXt out_indices {list(idx)} has {bad} out of range: this arch has '
+                         f'{num_stages} stages, so valid indices are {valid}.')
+    pos = [i % num_stages for i in idx]
+    if len(set(pos)) != len(pos):
+        raise ValueError(f'ConvNeXt out_indices {list(idx)} name the same stage twice '
+                         f'(as stage indices: {pos}).')
+    return tuple(sorted(pos))
+
+
+@MODELS.register_module()
+class ConvNeXt(BaseModule):
+    """ConvNeXt (V1) / ConvNeXt-V2 backbone returning multi-scale features.
+
+    Args:
+        arch: a qualified name (``'v1-tiny'`` ... ``'v1-xlarge'``, ``'v2-atto'`` ... ``'v2-huge'``)
+            or ``dict(depths=[...], channels=[...], grn=False)``; see ``models.archs``.
+        in_channels: channels of the input image.
+        out_indices: stages whose features are returned (int or sequence; negative counts from
+            the end). Outputs come in stage order, each through its own LayerNorm ``norm{i}``.
+        drop_path_rate: stochastic depth rate, linear from 0 to this over all blocks.
+        layer_scale_init_value: initial layer-scale value; ``None`` means the arch's default
+            (1e-6 for V1, none for V2); ``0`` turns layer scale off.
+        frozen_stages: -1 freezes nothing; 0 the stem; k >= 1 the stem, stages 0..k-1 and their
+            downsample layers (``requires_grad=False``, kept in eval mode through ``train()``).
+            The output norms stay trainable.
+        with_cp: gradient checkpointing per block (saves memory; same outputs and gradients).
+        init_cfg: mmengine init config. ``dict(type='Pretrained', checkpoint=PATH, prefix=None)``
+            loads through ``convnext_backbone.checkpoint.load_pretrained``, which converts
+            official/timm/mmpretrain/FCMAE checkpoints and fails loudly on a mismatch.
+
+    ``forward`` returns a tuple of NCHW feature maps, strides ``out_strides`` and channels
+    ``out_channels``. They are in ``torch.channels_last`` memory format (the fast layout used
+    inside); values and shapes are ordinary NCHW, and mmdet/mmseg necks accept them as they are.
+    Stages after the last out index are not computed.
+    """
+
+    def __init__(self, arch: Union[str, dict, ArchSpec] = 'v1-tiny', in_channels: int = 3,
+                 out_indices: Union[int, Sequence[int]] = (0, 1, 2, 3),
+                 drop_path_rate: float = 0., layer_scale_init_value: Optional[float] = None,
+                 frozen_stages: int = -1, with_cp: bool = False,
+                 init_cfg: Optional[Union[dict, list]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        spec = resolve_arch(arch)
+        self._arch = spec
+        depths, channels = spec.depths, spec.channels
+        num_stages = len(depths)
+        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels <= 0:
+            raise ValueError(f'ConvNeXt in_channels must be a positive int, got {in_channels!r}.')
+        if not 0. <= drop_path_rate < 1.:
+            raise ValueError(f'ConvNeXt drop_path_rate must be in [0, 1), got {drop_path_rate!r}.')
+        if isinstance(frozen_stages, bool) or not isinstance(frozen_stages, int) \
+                or not -1 <= frozen_stages <= num_stages:
+            raise ValueError(
+                f'ConvNeXt frozen_stages must be an int in [-1, {num_stages}] (-1: nothing, '
+                f'0: the stem, {num_stages}: every stage) for this {num_stages}-stage arch, '
+                f'got {frozen_stages!r}.')
+        if layer_scale_init_value is None:
+            layer_scale_init_value = None if spec.grn else 1e-6
+        self.in_channels = in_channels
+        self.out_indices = _normalize_out_indices(out_indices, num_stages)
+        self.drop_path_rate = drop_path_rate
+        self.layer_scale_init_value = layer_scale_init_value
+        self.frozen_stages = frozen_stages
+        self.with_cp = with_cp
+
+        # Stem (patchify conv k4 s4 + LN) and the LN + conv k2 s2 downsample layers.
+        self.downsample_layers = nn.ModuleList([nn.Sequential(
+            nn.Conv2d(in_channels, channels[0], kernel_size=4, stride=4),
+            LayerNorm2d(channels[0]))])
+        for i in range(1, num_stages):
+            self.downsample_layers.append(nn.Sequential(
+                LayerNorm2d(channels[i - 1]),
+                nn.Conv2d(channels[i - 1], channels[i], kernel_size=2, stride=2)))
+
+        # Stages; drop-path rates exactly as the official code computes them (float32 linspace).
+        rates = torch.linspace(0, drop_path_rate, sum(depths), device='cpu').tolist()
+        self.stages = nn.ModuleList()
+        for i, depth in enumerate(depths):
+            first = sum(depths[:i])
+            self.stages.append(nn.Sequential(*[
+                ConvNeXtBlock(channels[i], drop_path_rate=rates[first + j],
+                              layer_scale_init_value=layer_scale_init_value, grn=spec.grn)
+                for j in range(depth)]))
+
+        for i in self.out_indices:
+            self.add_module(f'norm{i}', LayerNorm2d(channels[i]))
+
+        self.apply(self._init_module)
+        self._freeze_stages()
+
+    # ---------------------------------------------------------------- output contract
+    @property
+    def arch_spec(self) -> ArchSpec:
+        """The resolved architecture (name, depths, channels, grn)."""
+        return self._arch
+
+    @property
+    def num_stages(self) -> int:
+        return len(self._arch.depths)
+
+    @property
+    def stage_strides(self) -> Tuple[int, ...]:
+        """Stride of every stage's output, read off the stem/downsample convs."""
+        strides, total = [], 1
+        for layer in self.downsample_layers:
+            conv = next(m for m in layer if isinstance(m, nn.Conv2d))
+            total *= conv.stride[0]
+            strides.append(total)
+        return tuple(strides)
+
+    @property
+    def out_channels(self) -> Tuple[int, ...]:
+        """Channels of each output, one per out index (for necks' ``in_channels``)."""
+        return tuple(self._arch.channels[i] for i in self.out_indices)
+
+    @property
+    def out_strides(self) -> Tuple[int, ...]:
+        """Stride of each output w.r.t. the input, one per out index (4, 8, 16, 32 for all)."""
+        strides = self.stage_strides
+        return tuple(strides[i] for i in self.out_indices)
+
+    # ---------------------------------------------------------------- init
+    @staticmethod
+    def _init_module(m: nn.Module) -> None:
+        """The official init: truncated normal (std .02) conv/linear weights, zero biases."""
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.trunc_normal_(m.weight, std=.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+    def init_weights(self) -> None:
+        """Load ``Pretrained`` init_cfg via our converter; otherwise mmengine's usual init.
+
+        The official initialisation already happened at construction time.
+        """
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            from mmengine.logging import MMLogger
+
+            from convnext_backbone.checkpoint import load_pretrained
+            load_pretrained(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
+                            logger=MMLogger.get_current_instance())
+            self._is_init = True
+            return
+        if isinstance(cfg, (list, tuple)) and any(
+                isinstance(c, dict) and c.get('type') == 'Pretrained' for c in cfg):
+            raise ValueError("ConvNeXt: give init_cfg=dict(type='Pretrained', checkpoint=...) "
+                             'on its own, not inside a list of init configs.')
+        super().init_weights()
+
+    # ---------------------------------------------------------------- forward
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 4:
+            hint = ' Add the batch dimension, e.g. x.unsqueeze(0).' if x.dim() == 3 else ''
+            raise ValueError(f'ConvNeXt expects a 4-D input (N, C, H, W), got a {x.dim()}-D '
+                             f'tensor of shape {tuple(x.shape)}.{hint}')
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'ConvNeXt was built with in_channels={self.in_channels} but got an input with '
+                f'{x.shape[1]} channels (shape {tuple(x.shape)}). Set in_channels={x.shape[1]} '
+                f'in the backbone config, or give it {self.in_channels}-channel (N, C, H, W) '
+                'images.')
+        need = self.stage_strides[self.out_indices[-1]]
+        if x.shape[2] < need or x.shape[3] < need:
+            raise ValueError(f'ConvNeXt input of size {tuple(x.shape[2:])} is too small: with '
+                             f'out_indices {self.out_indices} both H and W must be >= {need}.')
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Features of the ``out_indices`` stages, each after its ``norm{i}``."""
+        self._check_input(x)
+        x = x.contiguous(memory_format=torch.channels_last)
+        outs = []
+        for i in range(self.out_indices[-1] + 1):
+            x = self.downsample_layers[i](x)
+            if self.with_cp and torch.is_grad_enabled() and i >= self.frozen_stages:
+                for block in self.stages[i]:
+                    x = cp.checkpoint(block, x, use_reentrant=False)
+            else:
+                x = self.stages[i](x)
+            if i in self.out_indices:
+                outs.append(getattr(self, f'norm{i}')(x))
+        return tuple(outs)
+
+    # ---------------------------------------------------------------- freezing
+    def _frozen_modules(self):
+        if self.frozen_stages >= 0:
+            yield self.downsample_layers[0]
+        for i in range(self.frozen_stages):
+            if i > 0:
+                yield self.downsample_layers[i]
+            yield self.stages[i]
+
+    def _freeze_stages(self) -> None:
+        for module in self._frozen_modules():
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'ConvNeXt':
+        """Switch mode, keeping frozen stages in eval mode."""
+        super().train(mode)
+        self._freeze_stages()
+        return self
+
+    # ---------------------------------------------------------------- layer decay
+    @property
+    def num_layers(self) -> int:
+        """The official configs' ``num_layers``: 6 for ConvNeXt-T, 12 for S/B/L/XL.
+
+        = (id of the second-to-last, "deep", stage's first chunk) + its depth / 3, rounded up.
+        """
+        deep = self.num_stages - 2
+        return deep + 1 + math.ceil(self._arch.depths[deep] / 3)
+
+    def get_layer_depth(self, param_name: str,
+                        decay_type: str = 'layer_wise') -> Tuple[int, int]:
+        """Layer id of a parameter and the number of ids, as in the official layer-decay code.
+
+        ``param_name`` is relative to the backbone (a leading ``backbone.`` is ignored). Returns
+        ``(layer_id, num_layers + 2)``; lr scale = ``rate ** (num_layer_ids - 1 - layer_id)``.
+
+        layer_wise: stem -> 0; stage s before the deep (second-to-last) stage and its downsample
+        -> s + 1; the deep stage's downsample and blocks -> s + 1 + block // 3; last stage and its
+        downsample -> num_layers; anything else (output norms) -> num_layers + 1.
+        stage_wise: downsample layers -> 0; stages.s -> s + 1; anything else -> num_layers + 1.
+        """
+        if decay_type not in DECAY_TYPES:
+            raise ValueError(f'ConvNeXt.get_layer_depth: decay_type must be one of '
+                             f'{list(DECAY_TYPES)}, got {decay_type!r}.')
+        num_layers = self.num_layers
+        other = num_layers + 1, num_layers + 2
+        name = param_name[len('backbone.'):] if param_name.startswith('backbone.') else param_name
+        match = _PARAM_RE.match(name)
+        if match is None or int(match.group(2)) >= self.num_stages:
+            return other
+        kind, stage = match.group(1), int(match.group(2))
+        if decay_type == 'stage_wise':
+            return (0 if kind == 'downsample_layers' else stage + 1), num_layers + 2
+        deep = self.num_stages - 2
+        if kind == 'downsample_layers' and stage == 0:
+            layer_id = 0
+        elif stage < deep:
+            layer_id = stage + 1
+        elif stage == deep:
+            block = int(match.group(3) or 0) if kind == 'stages' else 0
+            layer_id = deep + 1 + block // 3
+        else:
+            layer_id = num_layers
+        return layer_id, num_layers + 2

@@ -1,0 +1,130 @@
+"""Building blocks of ConvNeXt: channels-first LayerNorm, GRN, drop path and the block.
+
+Speed note (the channels-last path): the backbone feeds its stages tensors in
+``torch.channels_last`` memory format. For such an NCHW tensor, ``x.permute(0, 2, 3, 1)`` is an
+already-contiguous NHWC view, so the block's LayerNorm, Linear layers and GRN run on contiguous
+NHWC memory with no copy, and permuting back is free. The math is exactly the official one; the
+memory layout only changes how fast it runs. Every module here also accepts ordinary contiguous
+NCHW input (PyTorch then copies where it has to), with the same results.
+"""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channel dim of an NCHW tensor (the official "channels_first" LN).
+
+    Implemented as permute -> ``F.layer_norm`` over the last dim -> permute back, which is
+    copy-free for channels-last input (the official code computes mean/var by hand instead,
+    which costs several full-size temporaries). Parameters ``weight``/``bias`` have shape (C,),
+    so official checkpoints load as they are.
+    """
+
+    def __init__(self, num_channels: int, eps: float = 1e-6) -> None:
+        super().__init__(num_channels, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class GRN(nn.Module):
+    """Global Response Normalization of ConvNeXt-V2, on channels-last (N, H, W, C) input.
+
+    ``Gx = ||x||_2`` over the spatial dims (H, W) per sample and channel;
+    ``Nx = Gx / (mean_C(Gx) + eps)``; ``out = gamma * (x * Nx) + beta + x``.
+    Computed as ``x * (1 + gamma * Nx) + beta``: ``1 + gamma * Nx`` is only (N, 1, 1, C), so the
+    full-size work is a single fused multiply-add instead of three passes. ``gamma`` and ``beta``
+    have shape (C,) and start at zero (the block starts as if GRN were absent), as in the paper.
+    """
+
+    def __init__(self, num_channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.gamma = nn.Parameter(torch.zeros(num_channels))
+        self.beta = nn.Parameter(torch.zeros(num_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gx = torch.linalg.vector_norm(x, ord=2, dim=(1, 2), keepdim=True)
+        nx = gx / (gx.mean(dim=-1, keepdim=True) + self.eps)
+        return torch.addcmul(self.beta, x, 1 + self.gamma * nx)
+
+    def extra_repr(self) -> str:
+        return f'{self.gamma.shape[0]}, eps={self.eps}'
+
+
+def drop_path(x: torch.Tensor, drop_prob: float = 0., training: bool = False) -> torch.Tensor:
+    """Stochastic depth: zero the whole residual branch for random samples of the batch.
+
+    Kept samples are scaled by ``1 / (1 - drop_prob)`` so the expectation is unchanged
+    (the behaviour of timm's ``DropPath``, which the official code uses). Identity in eval mode.
+    """
+    if drop_prob == 0. or not training:
+        return x
+    keep_prob = 1. - drop_prob
+    mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep_prob)
+    return x * mask.div_(keep_prob)
+
+
+class DropPath(nn.Module):
+    """Module wrapper of :func:`drop_path` (per-sample stochastic depth)."""
+
+    def __init__(self, drop_prob: float = 0.) -> None:
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return drop_path(x, self.drop_prob, self.training)
+
+    def extra_repr(self) -> str:
+        return f'drop_prob={self.drop_prob}'
+
+
+class ConvNeXtBlock(nn.Module):
+    """The ConvNeXt block (V1, or V2 with ``grn=True``), exactly as in the official code.
+
+    ``dwconv`` 7x7 depthwise -> ``norm`` (LN over C) -> ``pwconv1`` C->4C -> ``act`` (exact GELU)
+    -> [``grn``] -> ``pwconv2`` 4C->C -> layer scale ``gamma`` -> ``drop_path`` -> + input.
+    Child names follow the official checkpoints. ``pwconv1``/``pwconv2`` are Linear layers applied
+    to the NHWC view (see the module docstring for why that is free for channels-last input).
+
+    Args:
+        channels: C.
+        drop_path_rate: stochastic depth probability of this block.
+        layer_scale_init_value: initial value of the per-channel ``gamma``; ``None`` or <= 0
+            means no layer scale (no ``gamma`` parameter), as for ConvNeXt-V2.
+        grn: add GRN after the activation (ConvNeXt-V2).
+        mlp_ratio: hidden width of the MLP as a multiple of C (4 in the papers).
+    """
+
+    def __init__(self, channels: int, drop_path_rate: float = 0.,
+                 layer_scale_init_value: Optional[float] = 1e-6, grn: bool = False,
+                 mlp_ratio: int = 4) -> None:
+        super().__init__()
+        hidden = mlp_ratio * channels
+        self.dwconv = nn.Conv2d(channels, channels, kernel_size=7, padding=3, groups=channels)
+        self.norm = nn.LayerNorm(channels, eps=1e-6)
+        self.pwconv1 = nn.Linear(channels, hidden)
+        self.act = nn.GELU()
+        self.grn = GRN(hidden) if grn else None
+        self.pwconv2 = nn.Linear(hidden, channels)
+        if layer_scale_init_value is not None and layer_scale_init_value > 0:
+            self.gamma = nn.Parameter(torch.full((channels,), float(layer_scale_init_value)))
+        else:
+            self.gamma = None
+        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0. else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x
+        x = self.dwconv(x).permute(0, 2, 3, 1)  # NCHW -> NHWC view
+        x = self.act(self.pwconv1(self.norm(x)))
+        if self.grn is not None:
+            x = self.grn(x)
+        x = self.pwconv2(x)
+        if self.gamma is not None:
+            x = self.gamma * x
+        return shortcut + self.drop_path(x.permute(0, 3, 1, 2))
