@@ -1,0 +1,215 @@
+"""Layer-wise learning-rate decay for any mmdet/mmseg model whose backbone reports layer depths.
+
+The constructor never looks at class names: it asks ``model.backbone.get_layer_depth`` for each
+parameter's layer id, so it serves every detector/segmentor class and any backbone that implements
+that method (ours does, with the official ConvNeXt rules).
+"""
+import logging
+from typing import Dict, List, Optional, Tuple
+
+import torch.nn as nn
+from mmengine.logging import MMLogger, print_log
+from mmengine.optim import DefaultOptimWrapperConstructor
+
+from ..registry import OPTIM_WRAPPER_CONSTRUCTORS
+
+DECAY_TYPES = ('layer_wise', 'stage_wise')
+# Leaf names whose parameters never get weight decay, whatever their shape: layer-scale ``gamma``
+# and GRN's ``gamma``/``beta`` (official GRN params are shaped (1, 1, 1, C), so "1-D" misses them).
+NO_DECAY_LEAF_NAMES = ('gamma', 'beta')
+# mmengine's per-parameter log lines (one per parameter) and frozen-parameter warnings, which we
+# replace by one table; other mmengine messages (e.g. bypass_duplicate warnings) still pass.
+_MUTED_PREFIXES = ('paramwise_options -- ',)
+_MUTED_SUFFIXES = ('is skipped since its requires_grad=False',)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """Strip DDP-like wrappers (anything that keeps the real model in ``.module``)."""
+    while isinstance(getattr(model, 'module', None), nn.Module):
+        model = model.module
+    return model
+
+
+def find_backbone(model: nn.Module) -> nn.Module:
+    """Return ``model.backbone`` after unwrapping; it must provide ``get_layer_depth``."""
+    model = _unwrap(model)
+    backbone = getattr(model, 'backbone', None)
+    if not callable(getattr(backbone, 'get_layer_depth', None)):
+        raise TypeError(
+            f'LayerDecayOptimWrapperConstructor needs `model.backbone` with a method '
+            f'`get_layer_depth(param_name, decay_type) -> (layer_id, num_layer_ids)`; '
+            f'{type(model).__name__}.backbone is {type(backbone).__name__}, which has no such '
+            f'method. Use a backbone that implements it (e.g. convnext_backbone.ConvNeXt).')
+    return backbone
+
+
+class _MuteFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = str(record.msg)
+        return not (msg.startswith(_MUTED_PREFIXES) or msg.endswith(_MUTED_SUFFIXES))
+
+
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
+    """Optimizer constructor with layer-wise (or stage-wise) learning-rate decay.
+
+    Use it as ``optim_wrapper=dict(
+    constructor='convnext_backbone.LayerDecayOptimWrapperConstructor',
+    optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05),
+    paramwise_cfg=dict(decay_rate=0.95, decay_type='layer_wise'))``. The name differs from
+    mmdet's/mmseg's ``LearningRateDecayOptimizerConstructor`` so it can never resolve to theirs.
+
+    ``paramwise_cfg`` keys of this constructor:
+
+    - ``decay_rate`` (float in (0, 1], required).
+    - ``decay_type``: ``'layer_wise'`` (default) or ``'stage_wise'``; the backbone maps each
+      parameter to ``(layer_id, num_layer_ids)`` for that type.
+    - ``num_layers`` (optional): only checked against ``backbone.num_layers`` (an error when they
+      differ); the depth always comes from the backbone.
+
+    The backbone is ``model.backbone`` (after stripping ``.module`` wrappers such as DDP); it must
+    implement ``get_layer_depth(name, decay_type)`` for names relative to itself. Parameters outside
+    the backbone (necks, heads) get the last id, ``num_layer_ids - 1``. Frozen parameters
+    (``requires_grad=False``) are left out of the optimizer.
+
+    Composition with mmengine's usual options (``custom_keys``, ``bias_lr_mult``,
+    ``bias_decay_mult``, ``norm_decay_mult``, ``dwconv_decay_mult``, ``flat_decay_mult``,
+    ``dcn_offset_lr_mult``, ``bypass_duplicate``): mmengine's own rules first give each parameter
+    an lr and weight decay exactly as ``DefaultOptimWrapperConstructor`` would; then
+
+    - ``lr = lr_mmengine * decay_rate ** (num_layer_ids - 1 - layer_id)``, i.e. mmengine's
+      ``lr_mult`` (from ``custom_keys`` or ``bias_lr_mult``) multiplies the layer-decay scale;
+    - ``weight_decay = 0`` for no-decay parameters (dimension <= 1, names ending in ``.bias``,
+      leaf names ``gamma``/``beta``: layer scale and GRN, whatever their shape), otherwise
+      ``wd_mmengine`` (the base weight decay times ``decay_mult`` / ``norm_decay_mult`` / ...).
+      A ``decay_mult`` never revives decay on a no-decay parameter (0 times anything is 0).
+    - Other keys of a ``custom_keys`` entry (e.g. ``momentum``) are kept in the group, as mmengine
+      does.
+
+    Example: base lr 1e-4, wd 0.05, ``decay_rate=0.95``, ConvNeXt-T (8 layer ids),
+    ``custom_keys={'backbone.stages.0': dict(lr_mult=0.5, decay_mult=0.5)}``: ``stages.0.*.weight``
+    (id 1) gets lr ``1e-4 * 0.5 * 0.95**6`` and wd ``0.025``; its biases the same lr and wd 0.
+
+    Parameters are grouped by (layer id, decay/no-decay, final lr and wd, custom-key extras), so the
+    optimizer gets a few dozen groups rather than one per parameter. Each group carries
+    ``group_name``, ``layer_id`` and ``lr_scale``. One compact table of the groups is logged.
+    """
+
+    def _validate_cfg(self) -> None:
+        super()._validate_cfg()
+        cfg = self.paramwise_cfg
+        if 'decay_rate' not in cfg:
+            raise ValueError('paramwise_cfg needs `decay_rate` (a float in (0, 1]) for '
+                             'LayerDecayOptimWrapperConstructor')
+        rate = cfg['decay_rate']
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1:
+            raise ValueError(f'paramwise_cfg decay_rate must be a number in (0, 1], got {rate!r}')
+        decay_type = cfg.get('decay_type', 'layer_wise')
+        if decay_type not in DECAY_TYPES:
+            raise ValueError(f'paramwise_cfg decay_type must be one of {DECAY_TYPES}, '
+                             f'got {decay_type!r}')
+        if self.base_lr is None:
+            raise ValueError('LayerDecayOptimWrapperConstructor needs an explicit `lr` in the '
+                             'optimizer config (the decay scales it)')
+
+    @staticmethod
+    def _is_no_decay(name: str, param: nn.Parameter) -> bool:
+        return (param.ndim <= 1 or name.endswith('.bias')
+                or name.rsplit('.', 1)[-1] in NO_DECAY_LEAF_NAMES)
+
+    def _mmengine_groups(self, model: nn.Module) -> List[dict]:
+        """One group per trainable parameter with mmengine's own lr / wd (its logs muted)."""
+        raw: List[dict] = []
+        # A plain constructor, as its recursive add_params must not come back into ours.
+        plain = DefaultOptimWrapperConstructor(
+            dict(self.optim_wrapper_cfg, optimizer=self.optimizer_cfg), self.paramwise_cfg)
+        logger = MMLogger.get_current_instance()
+        mute = _MuteFilter()
+        logger.addFilter(mute)
+        try:
+            plain.add_params(raw, model)
+        finally:
+            logger.removeFilter(mute)
+        return raw
+
+    def _layer_ids(self, model: nn.Module) -> Tuple[Dict[int, int], int]:
+        """Map id(param) -> layer id for the backbone's params; also return num_layer_ids."""
+        backbone = find_backbone(model)
+        decay_type = self.paramwise_cfg.get('decay_type', 'layer_wise')
+        ids: Dict[int, int] = {}
+        num_ids: Optional[int] = None
+        for name, param in backbone.named_parameters():
+            layer_id, n = backbone.get_layer_depth(name, decay_type)
+            if num_ids is None:
+                num_ids = n
+            if n != num_ids or not 0 <= layer_id < n:
+                raise ValueError(f'{type(backbone).__name__}.get_layer_depth({name!r}) returned '
+                                 f'({layer_id}, {n}): ids must lie in [0, n) with one n '
+                                 f'({num_ids}) for all parameters')
+            ids[id(param)] = layer_id
+        if num_ids is None:
+            raise ValueError(f'the backbone {type(backbone).__name__} has no parameters')
+        wanted = self.paramwise_cfg.get('num_layers')
+        actual = getattr(backbone, 'num_layers', num_ids - 2)
+        if wanted is not None and wanted != actual:
+            raise ValueError(f'paramwise_cfg num_layers={wanted} disagrees with the backbone '
+                             f'{type(backbone).__name__}, which has num_layers={actual}; drop '
+                             f'num_layers from the config (the backbone knows it) or fix it')
+        return ids, num_ids
+
+    def add_params(self, params: List[dict], module: nn.Module, **kwargs) -> None:
+        """Append the layer-decayed parameter groups of ``module`` (the model) to ``params``."""
+        model = _unwrap(module)
+        layer_ids, num_ids = self._layer_ids(model)
+        names = {id(p): n for n, p in model.named_parameters(remove_duplicate=False)}
+        rate = self.paramwise_cfg['decay_rate']
+        groups: Dict[tuple, dict] = {}
+        for raw in self._mmengine_groups(model):
+            param = raw['params'][0]
+            name = names[id(param)]
+            layer_id = layer_ids.get(id(param), num_ids - 1)
+            scale = rate ** (num_ids - 1 - layer_id)
+            lr = raw.get('lr', self.base_lr) * scale
+            no_decay = self._is_no_decay(name, param)
+            wd = 0. if no_decay else raw.get('weight_decay', self.base_wd)
+            extras = {k: v for k, v in raw.items() if k not in ('params', 'lr', 'weight_decay')}
+            key = (layer_id, no_decay, lr, wd, repr(sorted(extras.items())))
+            if key not in groups:
+                groups[key] = {**extras, 'params': [], 'lr': lr, 'layer_id': layer_id,
+                               'lr_scale': scale,
+                               'group_name': self._group_name(layer_id, no_decay, raw, extras)}
+                if wd is not None:
+                    groups[key]['weight_decay'] = wd
+            groups[key]['params'].append(param)
+        params.extend(groups.values())
+        frozen = sum(1 for p in model.parameters() if not p.requires_grad)
+        print_log(self._table(list(groups.values()), num_ids, frozen), logger='current')
+
+    def _group_name(self, layer_id: int, no_decay: bool, raw: dict, extras: dict) -> str:
+        """``layer_<id>_<decay|no_decay>``, tagged with any mmengine multiplier or custom extra."""
+        tags = [f'{k}={v}' for k, v in sorted(extras.items())]
+        lr, wd = raw.get('lr', self.base_lr), raw.get('weight_decay', self.base_wd)
+        if lr != self.base_lr and 'lr_mult' not in extras:
+            tags.append(f'lr_mult={lr / self.base_lr:g}')
+        if not no_decay and wd != self.base_wd and 'decay_mult' not in extras:
+            tags.append(f'decay_mult={wd / self.base_wd:g}' if self.base_wd else f'wd={wd}')
+        kind = 'no_decay' if no_decay else 'decay'
+        return f'layer_{layer_id}_{kind}' + (f'[{",".join(tags)}]' if tags else '')
+
+    def _table(self, groups: List[dict], num_ids: int, frozen: int) -> str:
+        """One compact block: a header and one row per parameter group."""
+        cfg = self.paramwise_cfg
+        head = (f'LayerDecayOptimWrapperConstructor: {cfg.get("decay_type", "layer_wise")} '
+                f'decay_rate={cfg["decay_rate"]}, {num_ids} layer ids, base lr={self.base_lr}, '
+                f'weight_decay={self.base_wd}; {len(groups)} groups, '
+                f'{sum(len(g["params"]) for g in groups)} trainable tensors, '
+                f'{frozen} frozen skipped')
+        width = max([len('group')] + [len(g['group_name']) for g in groups])
+        rows = [f'{"group":<{width}}  {"layer":>5}  {"lr scale":>9}  {"lr":>10}  '
+                f'{"wd":>8}  {"tensors":>7}  {"numel":>10}']
+        for g in sorted(groups, key=lambda g: (g['layer_id'], g['group_name'])):
+            wd = g.get('weight_decay')
+            rows.append(f'{g["group_name"]:<{width}}  {g["layer_id"]:>5}  {g["lr_scale"]:>9.6f}  '
+                        f'{g["lr"]:>10.4g}  {"default" if wd is None else f"{wd:.4g}":>8}  '
+                        f'{len(g["params"]):>7}  {sum(p.numel() for p in g["params"]):>10}')
+        return '\n'.join([head] + rows)
