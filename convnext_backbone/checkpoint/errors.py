@@ -1,0 +1,36 @@
+"""The errors a user can get from checkpoint handling, one class per thing to fix.
+
+All derive from :class:`CheckpointError`, so callers can catch every checkpoint problem at once.
+A missing file is a plain ``FileNotFoundError`` (naming the path), as Python users expect.
+"""
+
+
+class CheckpointError(Exception):
+    """Base class: a checkpoint that cannot be used, with a message saying why and what to do."""
+
+
+class CheckpointReadError(CheckpointError):
+    """The file exists but is not a readable checkpoint (truncated, corrupt, not a checkpoint)."""
+
+
+class UnsafeCheckpointError(CheckpointReadError):
+    """The file pickles Python objects whose loading would execute code; we refuse to."""
+
+
+class UnknownCheckpointFormatError(CheckpointError, ValueError):
+    """The state dict's key names match none of the known ConvNeXt layouts."""
+
+
+class CheckpointMismatchError(CheckpointError, ValueError):
+    """The converted weights do not fit the backbone (another arch, or nothing matches).
+
+    Attributes ``arch`` (the backbone's arch name), ``unexpected`` and ``missing`` (key lists)
+    and ``mismatched`` (``(key, checkpoint_shape, model_shape)`` triples) say exactly what failed.
+    """
+
+    def __init__(self, message, arch=None, unexpected=(), missing=(), mismatched=()):
+        super().__init__(message)
+        self.arch = arch
+        self.unexpected = list(unexpected)
+        self.missing = list(missing)
+        self.mismatched = list(mismatched)
