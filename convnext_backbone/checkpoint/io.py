@@ -184,14 +184,39 @@ def unwrap_state_dict(obj, key: Optional[str] = None, source: str = 'checkpoint'
     return {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
 
 
+def fetch_url(url: str) -> str:
+    """The local copy of a checkpoint URL (torch hub's cache: downloaded once, then reused).
+
+    Configs name the official weights by URL; a machine without network access gets an error
+    that says where to put a manually downloaded copy.
+    """
+    from urllib.parse import urlparse
+    cache = os.path.join(torch.hub.get_dir(), 'checkpoints')
+    local = os.path.join(cache, os.path.basename(urlparse(url).path))
+    if os.path.isfile(local):
+        return local
+    os.makedirs(cache, exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(url, local, progress=False)
+    except Exception as exc:  # no network, HTTP errors, interrupted transfers
+        raise CheckpointReadError(
+            f'Could not download {url} ({type(exc).__name__}: {_first_sentence(exc)}). Download '
+            f'it yourself and put it at {local}, or point the config at a local copy: '
+            '--cfg-options model.backbone.init_cfg.checkpoint=PATH') from None
+    return local
+
+
 def read_state_dict(path, key: Optional[str] = None) -> Dict[str, torch.Tensor]:
     """Read a checkpoint file and return its (unwrapped) state dict of CPU tensors.
 
-    Raises ``FileNotFoundError`` for a missing path, :class:`CheckpointReadError` for a file that
+    ``path`` may be an http(s) URL (see :func:`fetch_url`). Raises ``FileNotFoundError`` for a
+    missing path, :class:`CheckpointReadError` for a file that
     is not a readable checkpoint, :class:`UnsafeCheckpointError` for one whose loading would
     execute code. Key names are returned as stored (no conversion; see ``convert_state_dict``).
     """
     path = os.fspath(path)
+    if path.startswith(('http://', 'https://')):
+        path = fetch_url(path)
     if not os.path.isfile(path):
         what = 'is a directory, not a checkpoint file' if os.path.isdir(path) else 'does not exist'
         raise FileNotFoundError(2, f'Checkpoint file {path!r} {what}', path)

@@ -1,0 +1,123 @@
+"""What our train/test tools do to a config before mmengine's Runner takes it.
+
+One shape for detection and segmentation: load the config (with ``--cfg-options``), choose the
+work dir, make AMP configs run on a machine without a GPU (fp32, with a notice, instead of
+mmengine's assertion), and check that the datasets exist, so a missing COCO/ADE20K folder is a
+message saying where the data must be and how to get it rather than a stack trace from the
+dataset class. The tools in ``tools/`` are thin command lines over these functions.
+"""
+import os.path as osp
+from typing import Iterator, Optional, Sequence
+
+import torch
+from mmengine.config import Config, DictAction  # noqa: F401  (DictAction: for the tools)
+from mmengine.logging import print_log
+
+from . import compat
+
+DATASET_HELP = {
+    'CocoDataset': (
+        'COCO 2017', 'data/coco',
+        'Download train2017.zip, val2017.zip and annotations_trainval2017.zip from '
+        'https://cocodataset.org/#download and unpack them into data/coco/ '
+        '(annotations/, train2017/, val2017/); see docs/datasets.md.'),
+    'ADE20KDataset': (
+        'ADE20K (ADEChallengeData2016)', 'data/ade/ADEChallengeData2016',
+        'Download ADEChallengeData2016.zip from http://sceneparsing.csail.mit.edu/ and unzip it '
+        'into data/ade/ (images/, annotations/); see docs/datasets.md.'),
+}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A config's dataset is not where the config says."""
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    """``Config.fromfile`` with a clear error for a missing file, then ``--cfg-options``."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Config file {path} does not exist. Configs live in configs/, '
+                                'e.g. configs/maskrcnn_convnext_t_coco.py.')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def set_work_dir(cfg: Config, config_path: str, work_dir: Optional[str]) -> None:
+    """Command line > config > ``work_dirs/<config name>`` (mmdet's and mmseg's rule)."""
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def enable_amp(cfg: Config) -> None:
+    """``--amp``: mixed precision through mmengine's AmpOptimWrapper, dynamic loss scale."""
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def fall_back_to_fp32_without_gpu(cfg: Config) -> bool:
+    """An AMP config on a machine without CUDA trains in fp32 (mmengine would assert).
+
+    Returns whether the config was changed.
+    """
+    wrapper = cfg.get('optim_wrapper')
+    if not wrapper or wrapper.get('type') != 'AmpOptimWrapper' or torch.cuda.is_available():
+        return False
+    wrapper.type = 'OptimWrapper'
+    for key in ('loss_scale', 'dtype', 'use_fsdp'):
+        wrapper.pop(key, None)
+    print_log('No CUDA device: this AMP (fp16) config runs in fp32 with OptimWrapper; results '
+              'and speed differ from the GPU recipe.', logger='current')
+    return True
+
+
+def trust_checkpoints(paths: Sequence[str]) -> None:
+    """``--trust-checkpoint``: the user vouches for these files (see ``compat``)."""
+    for path in paths or ():
+        compat.trust_checkpoint(path)
+
+
+def _datasets(dataset: dict) -> Iterator[dict]:
+    """A dataset config and the ones it wraps (RepeatDataset, ConcatDataset, ...)."""
+    yield dataset
+    inner = dataset.get('dataset')
+    if isinstance(inner, dict):
+        yield from _datasets(inner)
+    for inner in dataset.get('datasets') or ():
+        yield from _datasets(inner)
+
+
+def _missing_paths(dataset: dict) -> list:
+    root = dataset.get('data_root') or ''
+    missing = []
+    if root and not osp.isdir(root):
+        return [root]
+    ann_file = dataset.get('ann_file')
+    if ann_file and not osp.isfile(osp.join(root, ann_file)):
+        missing.append(osp.join(root, ann_file))
+    for prefix in (dataset.get('data_prefix') or {}).values():
+        if isinstance(prefix, str) and prefix and not osp.isdir(osp.join(root, prefix)):
+            missing.append(osp.join(root, prefix))
+    return missing
+
+
+def check_datasets(cfg: Config, loaders: Sequence[str]) -> None:
+    """Raise :class:`DatasetNotFoundError` naming the missing data and how to get it."""
+    for loader in loaders:
+        loader_cfg = cfg.get(loader)
+        if not loader_cfg or 'dataset' not in loader_cfg:
+            continue
+        for dataset in _datasets(loader_cfg.dataset):
+            missing = _missing_paths(dataset)
+            if not missing:
+                continue
+            name, where, how = DATASET_HELP.get(
+                dataset.get('type'), ('the dataset', dataset.get('data_root'),
+                                      'Put the data there or point the config at it.'))
+            raise DatasetNotFoundError(
+                f'{loader}: {name} not found: missing {", ".join(missing)}. It is expected under '
+                f'{where}/. {how} Or set another root: --cfg-options '
+                f'{loader}.dataset.data_root=PATH. To try the project without any download, '
+                'run `make demo` (generated toy data).')

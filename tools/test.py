@@ -1,0 +1,93 @@
+"""Evaluate a checkpoint: COCO bbox/segm AP (mmdet configs) or mIoU (mmseg configs).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out PATH] [--show-dir DIR] [--tta]
+        [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi] [--trust-checkpoint PATH]
+
+--out: detection results as a .pkl file (mmdet) / predicted label maps into a folder (mmseg).
+--show-dir: draw predictions on the test images into DIR. --tta: the config's test-time
+augmentation (multi-scale + flip) instead of single-scale testing.
+"""
+import argparse
+import os.path as osp
+import sys
+
+import convnext_backbone  # noqa: F401  (registers our modules, applies the compat fixes)
+from convnext_backbone import launch
+from mmengine.config import DictAction
+from mmengine.runner import Runner
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where logs and metrics go')
+    parser.add_argument('--out', help='dump predictions (.pkl for detection, a folder for '
+                        'segmentation)')
+    parser.add_argument('--show-dir', help='draw predictions into this folder')
+    parser.add_argument('--tta', action='store_true', help='test-time augmentation')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--trust-checkpoint', nargs='+', default=[], metavar='PATH')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def draw_predictions(cfg, show_dir: str) -> None:
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        raise ValueError('--show-dir needs a visualization hook in default_hooks '
+                         "(e.g. dict(type='DetVisualizationHook')).")
+    hook.update(draw=True, interval=1)
+    show_dir = osp.abspath(show_dir)
+    if cfg.default_scope == 'mmdet':
+        hook.test_out_dir = show_dir  # an absolute path survives the hook's join
+    else:
+        cfg.visualizer.save_dir = show_dir
+
+
+def use_tta(cfg) -> None:
+    if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+        raise ValueError(f'--tta: the config has no tta_model/tta_pipeline; our configs define '
+                         f'them (see configs/_base_). Config: {cfg.filename}')
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.model = dict(**cfg.tta_model, module=cfg.model)
+
+
+def dump_predictions(cfg, out: str) -> None:
+    if cfg.default_scope == 'mmdet':
+        if not out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out for detection must be a .pkl file, got {out}')
+        evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) \
+            else [cfg.test_evaluator]
+        cfg.test_evaluator = [*evaluators, dict(type='DumpDetResults', out_file_path=out)]
+    else:
+        cfg.test_evaluator.update(output_dir=out, keep_results=True)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'Checkpoint {args.checkpoint} does not exist.')
+    cfg = launch.load_config(args.config, args.cfg_options)
+    launch.set_work_dir(cfg, args.config, args.work_dir)
+    cfg.launcher = args.launcher
+    cfg.load_from = args.checkpoint
+    launch.fall_back_to_fp32_without_gpu(cfg)
+    launch.trust_checkpoints(args.trust_checkpoint)
+    if args.show_dir:
+        draw_predictions(cfg, args.show_dir)
+    if args.tta:
+        use_tta(cfg)
+    if args.out:
+        dump_predictions(cfg, args.out)
+    launch.check_datasets(cfg, ['test_dataloader'])
+    Runner.from_cfg(cfg).test()
+
+
+if __name__ == '__main__':
+    try:
+        main()
+    except (launch.DatasetNotFoundError, FileNotFoundError, ValueError) as error:
+        sys.exit(f'error: {error}')
