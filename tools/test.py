@@ -70,6 +70,7 @@ def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'Checkpoint {args.checkpoint} does not exist.')
+    launch.flush_denormals()
     cfg = launch.load_config(args.config, args.cfg_options)
     launch.set_work_dir(cfg, args.config, args.work_dir)
     cfg.launcher = args.launcher

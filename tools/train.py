@@ -36,6 +36,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    launch.flush_denormals()
     cfg = launch.load_config(args.config, args.cfg_options)
     launch.set_work_dir(cfg, args.config, args.work_dir)
     cfg.launcher = args.launcher

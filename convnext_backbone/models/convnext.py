@@ -64,9 +64,10 @@ class ConvNeXt(BaseModule):
             official/timm/mmpretrain/FCMAE checkpoints and fails loudly on a mismatch.
 
     ``forward`` returns a tuple of NCHW feature maps, strides ``out_strides`` and channels
-    ``out_channels``. They are in ``torch.channels_last`` memory format (the fast layout used
-    inside); values and shapes are ordinary NCHW, and mmdet/mmseg necks accept them as they are.
-    Stages after the last out index are not computed.
+    ``out_channels``, in the standard (contiguous) memory format: the stages run channels-last
+    inside, but mmcv's CPU RoIAlign reads its input as NCHW-contiguous memory and silently returns
+    wrong features for channels-last tensors (tests/stack/test_mmcv_ops.py), so each output is
+    made contiguous (one copy per output). Stages after the last out index are not computed.
     """
 
     def __init__(self, arch: Union[str, dict, ArchSpec] = 'v1-tiny', in_channels: int = 3,
@@ -213,7 +214,7 @@ class ConvNeXt(BaseModule):
             else:
                 x = self.stages[i](x)
             if i in self.out_indices:
-                outs.append(getattr(self, f'norm{i}')(x))
+                outs.append(getattr(self, f'norm{i}')(x).contiguous())
         return tuple(outs)
 
     # ---------------------------------------------------------------- freezing

@@ -49,6 +49,7 @@ def test_outputs_channels_strides_and_sizes(arch, size):
     h, w = size[0] // 4, size[1] // 4
     for i, out in enumerate(outs):
         assert out.shape == (2, spec.channels[i], h, w)
+        assert out.is_contiguous()  # NCHW memory: mmcv's CPU RoIAlign reads it raw
         assert torch.isfinite(out).all()
         h, w = h // 2, w // 2
 

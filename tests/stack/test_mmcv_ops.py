@@ -30,3 +30,14 @@ def test_nms_keeps_the_best_of_overlapping_boxes():
     dets, keep = nms(boxes, scores, iou_threshold=0.5)
     assert keep.tolist() == [0, 2]
     torch.testing.assert_close(dets[:, 4], torch.tensor([0.9, 0.7]))
+
+
+def test_roi_align_cpu_needs_nchw_contiguous_input():
+    """mmcv's CPU RoIAlign reads raw NCHW memory: a channels-last tensor (same values) gives
+    different, wrong features. This is why our backbone returns contiguous outputs."""
+    x = torch.randn(1, 8, 16, 16)
+    rois = torch.tensor([[0., 2., 2., 10., 12.]])
+    roi_align = RoIAlign((7, 7), spatial_scale=1.0, sampling_ratio=0, aligned=True)
+    reference = roi_align(x, rois)
+    assert not torch.allclose(roi_align(x.contiguous(memory_format=torch.channels_last), rois),
+                              reference)
