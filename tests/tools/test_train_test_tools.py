@@ -102,7 +102,7 @@ def test_flagship_config_trains_two_iterations_with_only_data_and_scale_override
 
 
 def test_missing_dataset_is_a_clear_message(tmp_path):
-    proc = run_tool(REPO / 'tools' / 'train.py', 'configs/maskrcnn_convnext_t_coco.py',
+    proc = run_tool(REPO / 'tools' / 'train.py', REPO / 'configs' / 'maskrcnn_convnext_t_coco.py',
                     '--work-dir', tmp_path, check=False, cwd=tmp_path)
     assert proc.returncode != 0
     assert 'COCO 2017 not found' in proc.stderr and 'cocodataset.org' in proc.stderr

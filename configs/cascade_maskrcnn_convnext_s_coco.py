@@ -1,0 +1,33 @@
+"""Cascade Mask R-CNN + ConvNeXt-S (IN-1K) on COCO, the ConvNeXt paper's 3x multi-scale recipe.
+
+Schedule: 36 epochs (3x), lr x0.1 at epochs 27 and 33, 1000-iteration linear warm-up.
+Total batch size: 16 (8 GPUs x 2 images); fp16 (AmpOptimWrapper, dynamic loss scale).
+Optimizer: AdamW lr 2e-4, wd 0.05, layer-wise lr decay 0.7. Backbone: drop path 0.6, layer
+scale init 1.0, official IN-1K weights. Heads: 4conv1fc box heads (SyncBN) with GIoU loss.
+Data: DETR-style multi-scale 480-800 training with random crop; single-scale 1333x800 test.
+Paper: 108M params, 827G FLOPs at 1280x800, 51.9 box AP / 45.0 mask AP.
+"""
+_base_ = [
+    './_base_/models/cascade_maskrcnn_convnext_fpn.py',
+    './_base_/datasets/coco_instance_ms_crop.py',
+    './_base_/schedules/det_adamw_3x.py',
+    'mmdet::_base_/default_runtime.py',
+]
+
+custom_imports = dict(imports=['convnext_backbone'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        type='convnext_backbone.ConvNeXt',
+        arch='v1-small',
+        drop_path_rate=0.6,
+        layer_scale_init_value=1.0,
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_small_1k_224.pth')),
+    neck=dict(in_channels=[96, 192, 384, 768]))
+
+optim_wrapper = dict(
+    constructor='convnext_backbone.LayerDecayOptimWrapperConstructor',
+    optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=0.05),
+    paramwise_cfg=dict(decay_rate=0.7, decay_type='layer_wise'))

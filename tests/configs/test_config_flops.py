@@ -1,0 +1,28 @@
+"""tools/get_flops.py counts parameters and FLOPs with mmengine's analysis tools (tiny inputs here;
+docs/model_zoo.md records the paper-size numbers)."""
+import re
+
+from conftest import REPO, load_tool, run_tool
+from config_helpers import load
+
+
+def test_cli_prints_params_and_flops_of_a_two_stage_detector():
+    proc = run_tool(REPO / 'tools' / 'get_flops.py', 'configs/maskrcnn_convnextv2_atto_coco.py',
+                    '--shape', '64', '96', '--mode', 'legacy', '--proposals', '50')
+    out = proc.stdout
+    assert 'input:   1x3x64x96' in out
+    assert 'params:  23,446,824 (23.447M)' in out  # the count test_config_models checks, too
+    flops = int(re.search(r'FLOPs:\s+([\d,]+)', out).group(1).replace(',', ''))
+    assert 1e9 < flops < 1e11
+    assert '50 fixed proposals per box stage' in out
+    assert 'RoIAlign' in out  # listed as not counted, not silently dropped
+
+
+def test_segmentor_counts_backbone_and_decode_head_but_not_the_auxiliary_head():
+    get_flops = load_tool('get_flops')
+    result = get_flops.count(load('configs/upernet_convnextv2_atto_ade20k.py'), (64, 64))
+    parts = result['parts']
+    assert result['params'] == sum(p for p, _ in parts.values())
+    assert parts['backbone'][1] > 0 and parts['decode_head'][1] > 0
+    assert parts['auxiliary_head'] == (parts['auxiliary_head'][0], 0)  # not run at test time
+    assert result['flops'] >= sum(f for _, f in parts.values())
