@@ -2,14 +2,28 @@
 # Both set up the environment first (tools/setup_env.sh: idempotent, seconds when already done).
 VENV ?= .venv
 PY := $(VENV)/bin/python
+TOY := data/toy
+DET := work_dirs/demo_maskrcnn
+SEG := work_dirs/demo_upernet
 
-.PHONY: setup test demo
+.PHONY: setup test demo demo-seg
 setup:
 	bash tools/setup_env.sh
 
 test: setup
 	$(PY) -m pytest tests
 
+# Mask R-CNN + ConvNeXt through tools/train.py on a generated COCO-format set, then COCO
+# evaluation and predictions drawn into $(DET)/predictions.
 demo: setup
-	$(PY) tools/make_toy_data.py --root data/toy
-	$(PY) tools/demo.py --data-root data/toy --work-dir work_dirs/demo
+	$(PY) tools/make_toy_data.py --root $(TOY)
+	$(PY) tools/train.py configs/toy/maskrcnn_convnext_toy_coco.py --work-dir $(DET)
+	$(PY) tools/test.py configs/toy/maskrcnn_convnext_toy_coco.py "$$(cat $(DET)/last_checkpoint)" \
+		--work-dir $(DET)/test --show-dir $(DET)/predictions
+
+# The same for UperNet + ConvNeXt on a generated ADE20K-layout set (mIoU).
+demo-seg: setup
+	$(PY) tools/make_toy_data.py --root $(TOY)
+	$(PY) tools/train.py configs/toy/upernet_convnext_toy_ade20k.py --work-dir $(SEG)
+	$(PY) tools/test.py configs/toy/upernet_convnext_toy_ade20k.py "$$(cat $(SEG)/last_checkpoint)" \
+		--work-dir $(SEG)/test --show-dir $(SEG)/predictions
