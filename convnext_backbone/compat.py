@@ -33,14 +33,36 @@ fix removes).
    the Runner hands ``device_ids=[LOCAL_RANK]`` to DistributedDataParallel, which torch refuses for a
    CPU model. Without CUDA we switch NCCL to gloo (with a notice), skip ``set_device`` and give DDP
    no device ids. With a GPU nothing changes.
+4. ``crash_safe_checkpoints`` -- a run killed (SIGKILL, OOM killer, preemption, power loss) while
+   mmengine writes a checkpoint must not lose what it had saved. mmengine writes the file in place
+   (a kill leaves a truncated file under the final name), removes the oldest checkpoint *before*
+   writing the new one (with ``max_keep_ckpts=1`` a kill mid-write leaves no complete checkpoint
+   at all), and then rewrites ``last_checkpoint`` (the file ``--resume`` reads) in place. Ours:
+
+   * every local save (``save_checkpoint``, which the Runner and the CheckpointHook use) goes to a
+     temporary file in the same folder (``.<name>.tmp-<pid>``), is flushed to disk (fsync) and
+     renamed over the final name (``os.replace``, atomic), then the folder is synced: the final
+     name only ever holds a complete file. Leftovers of a killed save are removed by the next save
+     of the same name;
+   * the CheckpointHook deletes outdated checkpoints only after the new one and
+     ``last_checkpoint`` are written;
+   * ``find_latest_checkpoint`` (what ``resume=True`` without a path uses) takes the file named in
+     ``last_checkpoint`` when it exists and is complete, and otherwise, with a warning, the newest
+     complete ``epoch_N.pth`` / ``iter_N.pth`` of the work dir (so an empty or stale
+     ``last_checkpoint`` never makes a resume start from scratch or fail);
+   * a checkpoint that cannot be read (truncated, corrupt) fails with
+     :class:`~convnext_backbone.checkpoint.CheckpointReadError` naming the file and what to do.
 """
 import contextlib
 import importlib.metadata
 import importlib.util
+import logging
 import os
 import os.path as osp
 import pickle
-from typing import Callable, Dict, Iterator, List, Set
+import re
+import zipfile
+from typing import Callable, Dict, Iterator, List, Optional, Set
 
 import torch
 
@@ -92,7 +114,31 @@ def _mmengine_checkpoint_data_types() -> List:
     allowed = [HistoryBuffer, np.ndarray, np.dtype, numpy_core.multiarray._reconstruct,
                numpy_core.multiarray.scalar]
     allowed += [type(np.dtype(code)) for code in '?bBhHiIlLqQefdgFDGUS']
+    # Checkpoints written under numpy 1.x name numpy's private module ``numpy.core``.
+    allowed += [(numpy_core.multiarray._reconstruct, 'numpy.core.multiarray._reconstruct'),
+                (numpy_core.multiarray.scalar, 'numpy.core.multiarray.scalar')]
     return allowed + [(_history_buffer_method, 'builtins.getattr')]
+
+
+def _allowed_global_names() -> Set[str]:
+    names = set()
+    for entry in _mmengine_checkpoint_data_types():
+        if isinstance(entry, tuple):
+            names.add(entry[1])
+        else:
+            names.add(f'{entry.__module__}.{entry.__qualname__}')
+    return names
+
+
+def _unsafe_globals(filename: str) -> List[str]:
+    """The globals a zip-format torch file needs beyond our allowlist, by a static scan of its
+    pickle (nothing is loaded or run); [] when the scan is not possible."""
+    try:
+        needed = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
+    except Exception:  # legacy (non-zip) files, or a torch without the scanner
+        return []
+    allowed = _allowed_global_names()
+    return sorted(name for name in needed if name not in allowed)
 
 
 def _history_buffer_method(owner, name):
@@ -102,7 +148,10 @@ def _history_buffer_method(owner, name):
     and so on; any other attribute lookup from a checkpoint is refused.
     """
     from mmengine.logging import HistoryBuffer
-    if owner is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+
+    # The built-in four are registered lazily (on the first HistoryBuffer()), so name them here.
+    known = {'min', 'max', 'mean', 'current', *HistoryBuffer._statistics_methods}
+    if owner is HistoryBuffer and name in known:
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(f'checkpoint asks for getattr({owner!r}, {name!r}): refused')
 
@@ -118,17 +167,66 @@ def load_from_local_safely(filename: str, map_location=None):
             return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as safe_error:
         if not is_trusted_checkpoint(filename):
-            raise UntrustedCheckpointError(
-                f'Refusing to unpickle {filename}: it holds Python objects beyond tensors and plain '
-                'data, and unpickling those can execute code. If you trust this file, pass '
-                f'--trust-checkpoint {filename} to our tools, call '
-                f'convnext_backbone.compat.trust_checkpoint({filename!r}), or add it to '
-                f'${TRUST_ENV}. Torch said: {str(safe_error).splitlines()[0]}') from safe_error
-    return torch.load(filename, map_location=map_location, weights_only=False)
+            raise _untrusted(filename, _unsafe_globals(filename),
+                             str(safe_error).splitlines()[0]) from safe_error
+    except Exception as error:  # truncated zip, garbage bytes, EOF: torch raises many kinds
+        raise _unreadable(filename, error) from None
+    try:
+        return torch.load(filename, map_location=map_location, weights_only=False)
+    except pickle.UnpicklingError:
+        raise
+    except Exception as error:
+        raise _unreadable(filename, error) from None
 
 
-def _save_and_trust(checkpoint, filename, *args, **kwargs):
-    ORIGINALS['save_checkpoint'](checkpoint, filename, *args, **kwargs)
+def check_checkpoint(filename: str) -> None:
+    """Fail fast, without loading anything, on a checkpoint that :func:`load_from_local_safely`
+    would refuse: missing, visibly truncated, or (by a static scan of its pickle) needing
+    objects beyond plain data while nobody trusts it. Our tools call this before building a
+    Runner; passing it does not replace the checks of the load itself."""
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'Checkpoint {filename} does not exist: check the path.')
+    if not is_complete_checkpoint(filename):
+        raise _unreadable(filename, 'the file is empty or its zip directory is missing')
+    needs = _unsafe_globals(filename)
+    if needs and not is_trusted_checkpoint(filename):
+        raise _untrusted(filename, needs)
+
+
+def _untrusted(filename: str, needs: List[str], torch_said: Optional[str] = None):
+    needs = f' (it needs {", ".join(needs)})' if needs else ''
+    said = f' Torch said: {torch_said}' if torch_said else ''
+    return UntrustedCheckpointError(
+        f'Refusing to unpickle {filename}: it holds Python objects beyond tensors and plain '
+        f'data{needs}, and unpickling those can execute code. If you trust this file, pass '
+        f'--trust-checkpoint {filename} to our tools, call '
+        f'convnext_backbone.compat.trust_checkpoint({filename!r}), or add it to ${TRUST_ENV}.'
+        + said)
+
+
+def _unreadable(filename: str, error):
+    from .checkpoint.errors import CheckpointReadError
+    if isinstance(error, Exception):
+        why = (str(error).strip().splitlines() or [''])[0][:200]
+        error = f'{type(error).__name__}: {why}' if why else type(error).__name__
+    return CheckpointReadError(
+        f'Checkpoint {filename} is not readable ({error}). It is probably truncated: a copy or '
+        'download that did not finish, or a save interrupted by a kill (saves through '
+        'convnext_backbone are atomic, so our training runs never leave one). Resume or load '
+        'from another checkpoint (e.g. the previous epoch_N.pth / iter_N.pth of the work dir) '
+        'or get the file again.')
+
+
+def _save_and_trust(checkpoint, filename, file_client_args=None, backend_args=None):
+    """mmengine's ``save_checkpoint``, atomic for local files (fix 4); what it writes is trusted."""
+    save = ORIGINALS['save_checkpoint']
+    if not _is_local(filename, file_client_args, backend_args):
+        save(checkpoint, filename, file_client_args=file_client_args, backend_args=backend_args)
+        return
+    filename = os.fspath(filename)
+    with _atomic_target(filename) as temporary:
+        save(checkpoint, temporary, file_client_args=file_client_args, backend_args=backend_args)
     trust_checkpoint(filename)
 
 
@@ -138,9 +236,10 @@ def safe_checkpoint_loading() -> None:
     from mmengine.runner import runner as runner_module
     ORIGINALS['load_from_local'] = ckpt_module.CheckpointLoader._schemes['']
     ckpt_module.CheckpointLoader.register_scheme('', load_from_local_safely, force=True)
+    import mmengine.runner as runner_package
     ORIGINALS['save_checkpoint'] = ckpt_module.save_checkpoint
-    ckpt_module.save_checkpoint = _save_and_trust
-    runner_module.save_checkpoint = _save_and_trust
+    for module in (ckpt_module, runner_module, runner_package):
+        module.save_checkpoint = _save_and_trust
 
 
 # 2. Package lookup for 'mmdet::' / 'mmseg::' configs ---------------------------------------------
@@ -220,6 +319,165 @@ def cpu_distributed() -> None:
         module.init_dist = init_dist
     ORIGINALS['MMDistributedDataParallel.__init__'] = MMDistributedDataParallel.__init__
     MMDistributedDataParallel.__init__ = _ddp_init_without_device_ids_on_cpu
+
+
+# 4. Checkpoints that survive a kill ---------------------------------------------------------------
+
+TEMPORARY_SUFFIX = '.tmp-'
+_CHECKPOINT_NAME = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
+
+
+def _is_local(filename, file_client_args=None, backend_args=None) -> bool:
+    """Whether mmengine would write ``filename`` with its local-disk backend."""
+    if not isinstance(filename, (str, os.PathLike)) or '://' in os.fspath(filename):
+        return False
+    for args in (file_client_args, backend_args):
+        if args and (args.get('backend', 'local') not in ('local', 'disk')
+                     or args.get('path_mapping')):
+            return False
+    return True
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems cannot sync a folder; the rename is still atomic
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _atomic_target(filename: str) -> Iterator[str]:
+    """Yield a temporary name beside ``filename``; on success make it ``filename`` atomically.
+
+    Complete or absent: whatever kills the process, ``filename`` holds either its previous
+    content or the new complete file. On an exception the temporary file is removed.
+    """
+    folder, name = osp.split(osp.abspath(filename))
+    os.makedirs(folder, exist_ok=True)
+    stale = f'.{name}{TEMPORARY_SUFFIX}'
+    for entry in os.listdir(folder):  # leftovers of a save of this name that was killed
+        if entry.startswith(stale):
+            with contextlib.suppress(OSError):
+                os.remove(osp.join(folder, entry))
+    temporary = osp.join(folder, f'{stale}{os.getpid()}')
+    try:
+        yield temporary
+        _fsync(temporary)
+        os.replace(temporary, filename)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+    _fsync(folder)
+
+
+def write_atomically(filename: str, text: str) -> None:
+    """Write a small text file (e.g. ``last_checkpoint``) so that it is complete or unchanged."""
+    with _atomic_target(filename) as temporary:
+        with open(temporary, 'w') as f:
+            f.write(text)
+
+
+def is_complete_checkpoint(path: str) -> bool:
+    """A cheap completeness check: a zip-format torch file (torch's default) ends with the zip
+    directory, which a truncated copy lacks; other formats only need to exist and be non-empty.
+    Remote paths (``s3://``...) cannot be checked and count as complete."""
+    if '://' in path:
+        return True
+    if not osp.isfile(path) or osp.getsize(path) == 0:
+        return False
+    with open(path, 'rb') as f:
+        is_zip = f.read(2) == b'PK'
+    return zipfile.is_zipfile(path) if is_zip else True
+
+
+def find_latest_checkpoint(path: str) -> Optional[str]:
+    """mmengine's ``find_latest_checkpoint`` (the file named in ``<path>/last_checkpoint``), made
+    robust to interrupted runs: when that file is missing, empty, or names a checkpoint that is
+    gone or incomplete, the newest complete ``epoch_N.pth``/``iter_N.pth`` in ``path`` is taken
+    (with a warning). None when there is nothing to resume from."""
+    from mmengine.logging import print_log
+    save_file = osp.join(path, 'last_checkpoint')
+    named = None
+    if osp.isfile(save_file):
+        with open(save_file) as f:
+            named = f.read().strip() or None
+    if named is not None and is_complete_checkpoint(named):
+        return named
+    found = []
+    for entry in os.listdir(path) if osp.isdir(path) else ():
+        match = _CHECKPOINT_NAME.match(entry)
+        candidate = osp.join(path, entry)
+        if match and is_complete_checkpoint(candidate):
+            found.append((osp.getmtime(candidate), int(match.group(2)), candidate))
+    if not found:
+        if named is not None:
+            return named  # let the loader say what is wrong with it
+        print_log('Did not find last_checkpoint to be resumed.', logger='current')
+        return None
+    latest = max(found)[2]
+    why = ('there is no last_checkpoint file' if not osp.isfile(save_file) else
+           'last_checkpoint is empty' if named is None else
+           f'last_checkpoint names {named}, which is missing or incomplete')
+    print_log(f'Resuming from {latest}: {why}, and it is the newest complete checkpoint in {path}.',
+              logger='current', level=logging.WARNING)
+    return latest
+
+
+class _DeferredRemoval:
+    """A file backend whose ``remove``/``rmtree`` are recorded, to be done later."""
+
+    def __init__(self, backend) -> None:
+        self._backend = backend
+        self.pending: List[Callable[[], None]] = []
+
+    def remove(self, path) -> None:
+        self.pending.append(lambda: self._backend.remove(path))
+
+    def rmtree(self, path) -> None:
+        self.pending.append(lambda: self._backend.rmtree(path))
+
+    def __getattr__(self, name):
+        return getattr(self._backend, name)
+
+
+def _save_checkpoint_with_step_then_clean(self, runner, step, meta):
+    """CheckpointHook's save, with outdated checkpoints removed only once the new one and
+    ``last_checkpoint`` are on disk."""
+    backend = self.file_backend
+    deferred = _DeferredRemoval(backend)
+    self.file_backend = deferred
+    try:
+        ORIGINALS['CheckpointHook._save_checkpoint_with_step'](self, runner, step, meta)
+    finally:
+        self.file_backend = backend
+    from mmengine.dist import is_main_process
+    if not is_main_process():
+        return
+    last = getattr(self, 'last_ckpt', None)
+    save_file = osp.join(runner.work_dir, 'last_checkpoint')
+    if last and osp.isfile(save_file):
+        write_atomically(save_file, last)  # the hook wrote it in place; now it is also synced
+    for remove in deferred.pending:
+        remove()
+
+
+@_fix
+def crash_safe_checkpoints() -> None:
+    import mmengine.runner as runner_package
+    from mmengine.hooks import CheckpointHook
+    from mmengine.runner import _flexible_runner
+    from mmengine.runner import checkpoint as ckpt_module
+    from mmengine.runner import runner as runner_module
+    ORIGINALS['find_latest_checkpoint'] = ckpt_module.find_latest_checkpoint
+    for module in (ckpt_module, runner_module, runner_package, _flexible_runner):
+        module.find_latest_checkpoint = find_latest_checkpoint
+    ORIGINALS['CheckpointHook._save_checkpoint_with_step'] = \
+        CheckpointHook._save_checkpoint_with_step
+    CheckpointHook._save_checkpoint_with_step = _save_checkpoint_with_step_then_clean
 
 
 apply()

@@ -62,6 +62,16 @@ def test_runner_checkpoint_loads_safely_without_any_trust(runner_checkpoint, nob
     assert 'message_hub' in ckpt and 'optimizer' in ckpt
 
 
+def test_runner_checkpoint_loads_safely_in_a_fresh_process(runner_checkpoint):
+    """As on resume after a restart: no HistoryBuffer exists yet in the loading process."""
+    code = ('import sys, convnext_backbone; from mmengine.runner import CheckpointLoader; '
+            'print(CheckpointLoader.load_checkpoint(sys.argv[1], "cpu")["meta"]["epoch"])')
+    proc = subprocess.run([sys.executable, '-c', code, str(runner_checkpoint)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith('1')
+
+
 def test_code_carrying_checkpoint_is_refused_and_never_runs(tmp_path, nobody_trusted):
     marker = tmp_path / 'pwned'
     path = tmp_path / 'evil.pth'
