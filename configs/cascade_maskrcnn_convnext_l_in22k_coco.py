@@ -8,29 +8,17 @@ scale init 1.0, official IN-22K weights. Heads: 4conv1fc box heads (SyncBN) with
 Data: DETR-style multi-scale 480-800 training with random crop; single-scale 1333x800 test.
 Paper: 255M params, 1354G FLOPs at 1280x800, 54.8 box AP / 47.6 mask AP.
 """
-_base_ = [
-    './_base_/models/cascade_maskrcnn_convnext_fpn.py',
-    './_base_/datasets/coco_instance_ms_crop.py',
-    './_base_/schedules/det_adamw_3x.py',
-    'mmdet::_base_/default_runtime.py',
-]
-
-custom_imports = dict(imports=['convnext_backbone'], allow_failed_imports=False)
+_base_ = './cascade_maskrcnn_convnext_b_in22k_coco.py'
 
 model = dict(
-    backbone=dict(
-        type='convnext_backbone.ConvNeXt',
-        arch='v1-large',
-        drop_path_rate=0.7,
-        layer_scale_init_value=1.0,
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_large_22k_224.pth')),
+    backbone=dict(arch='v1-large', drop_path_rate=0.7, init_cfg=dict(
+        checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_large_22k_224.pth')),
     neck=dict(in_channels=[192, 384, 768, 1536]))
 
+# fp32 as the official config (AmpOptimWrapper saves memory): replaces the inherited wrapper.
 optim_wrapper = dict(
     _delete_=True,
-    type='OptimWrapper',  # fp32 as the official config; AmpOptimWrapper saves memory
+    type='OptimWrapper',
     constructor='convnext_backbone.LayerDecayOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
     paramwise_cfg=dict(decay_rate=0.7, decay_type='layer_wise'))

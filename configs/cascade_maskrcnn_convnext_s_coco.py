@@ -7,27 +7,8 @@ scale init 1.0, official IN-1K weights. Heads: 4conv1fc box heads (SyncBN) with 
 Data: DETR-style multi-scale 480-800 training with random crop; single-scale 1333x800 test.
 Paper: 108M params, 827G FLOPs at 1280x800, 51.9 box AP / 45.0 mask AP.
 """
-_base_ = [
-    './_base_/models/cascade_maskrcnn_convnext_fpn.py',
-    './_base_/datasets/coco_instance_ms_crop.py',
-    './_base_/schedules/det_adamw_3x.py',
-    'mmdet::_base_/default_runtime.py',
-]
-
-custom_imports = dict(imports=['convnext_backbone'], allow_failed_imports=False)
+_base_ = './cascade_maskrcnn_convnext_t_coco.py'
 
 model = dict(
-    backbone=dict(
-        type='convnext_backbone.ConvNeXt',
-        arch='v1-small',
-        drop_path_rate=0.6,
-        layer_scale_init_value=1.0,
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_small_1k_224.pth')),
-    neck=dict(in_channels=[96, 192, 384, 768]))
-
-optim_wrapper = dict(
-    constructor='convnext_backbone.LayerDecayOptimWrapperConstructor',
-    optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(decay_rate=0.7, decay_type='layer_wise'))
+    backbone=dict(arch='v1-small', drop_path_rate=0.6, init_cfg=dict(
+        checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_small_1k_224.pth')))

@@ -8,29 +8,9 @@ scale init 1.0, official IN-22K weights. Heads: 4conv1fc box heads (SyncBN) with
 Data: DETR-style multi-scale 480-800 training with random crop; single-scale 1333x800 test.
 Paper: 407M params, 1898G FLOPs at 1280x800, 55.2 box AP / 47.7 mask AP.
 """
-_base_ = [
-    './_base_/models/cascade_maskrcnn_convnext_fpn.py',
-    './_base_/datasets/coco_instance_ms_crop.py',
-    './_base_/schedules/det_adamw_3x.py',
-    'mmdet::_base_/default_runtime.py',
-]
-
-custom_imports = dict(imports=['convnext_backbone'], allow_failed_imports=False)
+_base_ = './cascade_maskrcnn_convnext_l_in22k_coco.py'
 
 model = dict(
-    backbone=dict(
-        type='convnext_backbone.ConvNeXt',
-        arch='v1-xlarge',
-        drop_path_rate=0.8,
-        layer_scale_init_value=1.0,
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_xlarge_22k_224.pth')),
+    backbone=dict(arch='v1-xlarge', drop_path_rate=0.8, init_cfg=dict(
+        checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_xlarge_22k_224.pth')),
     neck=dict(in_channels=[256, 512, 1024, 2048]))
-
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',  # fp32 as the official config; AmpOptimWrapper saves memory
-    constructor='convnext_backbone.LayerDecayOptimWrapperConstructor',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(decay_rate=0.7, decay_type='layer_wise'))

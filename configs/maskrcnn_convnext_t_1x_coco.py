@@ -14,15 +14,4 @@ _base_ = [
     'mmdet::_base_/default_runtime.py',
 ]
 
-custom_imports = dict(imports=['convnext_backbone'], allow_failed_imports=False)
-
-model = dict(
-    backbone=dict(
-        type='convnext_backbone.ConvNeXt',
-        arch='v1-tiny',
-        drop_path_rate=0.4,
-        layer_scale_init_value=1.0,
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_tiny_1k_224.pth')),
-    neck=dict(in_channels=[96, 192, 384, 768]))
+# The model base and the 1x schedule are this recipe as they stand.

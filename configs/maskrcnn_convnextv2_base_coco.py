@@ -10,28 +10,12 @@ Backbone: drop path 0.7 (as V1-B (IN-1K) in the ConvNeXt paper's Cascade Mask R-
 official V2 IN-1K fine-tuned (EMA) weights.
 Data: DETR-style multi-scale 480-800 training with random crop; single-scale 1333x800 test.
 """
-_base_ = [
-    './_base_/models/maskrcnn_convnext_fpn.py',
-    './_base_/datasets/coco_instance_ms_crop.py',
-    './_base_/schedules/det_adamw_3x.py',
-    'mmdet::_base_/default_runtime.py',
-]
-
-custom_imports = dict(imports=['convnext_backbone'], allow_failed_imports=False)
+_base_ = './maskrcnn_convnextv2_tiny_coco.py'
 
 model = dict(
-    backbone=dict(
-        type='convnext_backbone.ConvNeXt',
-        arch='v2-base',
-        drop_path_rate=0.7,
-        layer_scale_init_value=None,  # the arch default: V2 has no layer scale (GRN instead)
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://dl.fbaipublicfiles.com/convnext/convnextv2/im1k/'
-            'convnextv2_base_1k_224_ema.pt')),
+    backbone=dict(arch='v2-base', drop_path_rate=0.7, init_cfg=dict(
+        checkpoint='https://dl.fbaipublicfiles.com/convnext/convnextv2/im1k/'
+        'convnextv2_base_1k_224_ema.pt')),
     neck=dict(in_channels=[128, 256, 512, 1024]))
 
-optim_wrapper = dict(
-    constructor='convnext_backbone.LayerDecayOptimWrapperConstructor',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(decay_rate=0.8, decay_type='layer_wise'))
+optim_wrapper = dict(paramwise_cfg=dict(decay_rate=0.8))

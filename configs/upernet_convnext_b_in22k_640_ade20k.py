@@ -15,24 +15,11 @@ _base_ = [
     'mmseg::_base_/default_runtime.py',
 ]
 
-custom_imports = dict(imports=['convnext_backbone'], allow_failed_imports=False)
-
 crop_size = (640, 640)
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    backbone=dict(
-        type='convnext_backbone.ConvNeXt',
-        arch='v1-base',
-        drop_path_rate=0.4,
-        layer_scale_init_value=1.0,
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_base_22k_224.pth')),
+    backbone=dict(arch='v1-base', init_cfg=dict(
+        checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_base_22k_224.pth')),
     decode_head=dict(in_channels=[128, 256, 512, 1024]),
     auxiliary_head=dict(in_channels=512),
-    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(426, 426)))
-
-optim_wrapper = dict(
-    constructor='convnext_backbone.LayerDecayOptimWrapperConstructor',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(decay_rate=0.9, decay_type='stage_wise'))
+    test_cfg=dict(crop_size=crop_size, stride=(426, 426)))

@@ -9,33 +9,18 @@ Test: single scale (resize to 2560x640, sliding 640x640 windows, stride 426);
 multi-scale + flip with ``tools/test.py ... --tta`` (mmseg's ``tta_pipeline``/``tta_model``).
 Paper: 235M params, 2458G FLOPs at 2560x640, 53.2 mIoU single-scale (53.7 multi-scale + flip).
 """
-_base_ = [
-    './_base_/models/upernet_convnext.py',
-    './_base_/datasets/ade20k_640x640.py',
-    './_base_/schedules/seg_adamw_160k.py',
-    'mmseg::_base_/default_runtime.py',
-]
+_base_ = './upernet_convnext_b_in22k_640_ade20k.py'
 
-custom_imports = dict(imports=['convnext_backbone'], allow_failed_imports=False)
-
-crop_size = (640, 640)
 model = dict(
-    data_preprocessor=dict(size=crop_size),
-    backbone=dict(
-        type='convnext_backbone.ConvNeXt',
-        arch='v1-large',
-        drop_path_rate=0.4,
-        layer_scale_init_value=1.0,
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_large_22k_224.pth')),
+    backbone=dict(arch='v1-large', init_cfg=dict(
+        checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_large_22k_224.pth')),
     decode_head=dict(in_channels=[192, 384, 768, 1536]),
-    auxiliary_head=dict(in_channels=768),
-    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(426, 426)))
+    auxiliary_head=dict(in_channels=768))
 
+# fp32 as the official config (AmpOptimWrapper saves memory): replaces the inherited wrapper.
 optim_wrapper = dict(
     _delete_=True,
-    type='OptimWrapper',  # fp32 as the official config; AmpOptimWrapper saves memory
+    type='OptimWrapper',
     constructor='convnext_backbone.LayerDecayOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
     paramwise_cfg=dict(decay_rate=0.9, decay_type='stage_wise'))

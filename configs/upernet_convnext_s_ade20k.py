@@ -8,31 +8,8 @@ Test: single scale (resize to 2048x512, sliding 512x512 windows, stride 341);
 multi-scale + flip with ``tools/test.py ... --tta`` (mmseg's ``tta_pipeline``/``tta_model``).
 Paper: 82M params, 1027G FLOPs at 2048x512, 48.7 mIoU single-scale (49.6 multi-scale + flip).
 """
-_base_ = [
-    './_base_/models/upernet_convnext.py',
-    './_base_/datasets/ade20k_512x512.py',
-    './_base_/schedules/seg_adamw_160k.py',
-    'mmseg::_base_/default_runtime.py',
-]
+_base_ = './upernet_convnext_t_ade20k.py'
 
-custom_imports = dict(imports=['convnext_backbone'], allow_failed_imports=False)
-
-crop_size = (512, 512)
 model = dict(
-    data_preprocessor=dict(size=crop_size),
-    backbone=dict(
-        type='convnext_backbone.ConvNeXt',
-        arch='v1-small',
-        drop_path_rate=0.3,
-        layer_scale_init_value=1.0,
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_small_1k_224.pth')),
-    decode_head=dict(in_channels=[96, 192, 384, 768]),
-    auxiliary_head=dict(in_channels=384),
-    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(341, 341)))
-
-optim_wrapper = dict(
-    constructor='convnext_backbone.LayerDecayOptimWrapperConstructor',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(decay_rate=0.9, decay_type='stage_wise'))
+    backbone=dict(arch='v1-small', drop_path_rate=0.3, init_cfg=dict(
+        checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_small_1k_224.pth')))

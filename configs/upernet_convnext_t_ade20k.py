@@ -15,24 +15,4 @@ _base_ = [
     'mmseg::_base_/default_runtime.py',
 ]
 
-custom_imports = dict(imports=['convnext_backbone'], allow_failed_imports=False)
-
-crop_size = (512, 512)
-model = dict(
-    data_preprocessor=dict(size=crop_size),
-    backbone=dict(
-        type='convnext_backbone.ConvNeXt',
-        arch='v1-tiny',
-        drop_path_rate=0.4,
-        layer_scale_init_value=1.0,
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_tiny_1k_224.pth')),
-    decode_head=dict(in_channels=[96, 192, 384, 768]),
-    auxiliary_head=dict(in_channels=384),
-    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(341, 341)))
-
-optim_wrapper = dict(
-    constructor='convnext_backbone.LayerDecayOptimWrapperConstructor',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(decay_rate=0.9, decay_type='stage_wise'))
+# The bases are this recipe as they stand (ConvNeXt-T, 512x512, lr 1e-4, decay 0.9).

@@ -9,33 +9,12 @@ Test: single scale (resize to 2560x640, sliding 640x640 windows, stride 426);
 multi-scale + flip with ``tools/test.py ... --tta`` (mmseg's ``tta_pipeline``/``tta_model``).
 Paper: 391M params, 3335G FLOPs at 2560x640, 53.6 mIoU single-scale (54.0 multi-scale + flip).
 """
-_base_ = [
-    './_base_/models/upernet_convnext.py',
-    './_base_/datasets/ade20k_640x640.py',
-    './_base_/schedules/seg_adamw_160k.py',
-    'mmseg::_base_/default_runtime.py',
-]
+_base_ = './upernet_convnext_l_in22k_640_ade20k.py'
 
-custom_imports = dict(imports=['convnext_backbone'], allow_failed_imports=False)
-
-crop_size = (640, 640)
 model = dict(
-    data_preprocessor=dict(size=crop_size),
-    backbone=dict(
-        type='convnext_backbone.ConvNeXt',
-        arch='v1-xlarge',
-        drop_path_rate=0.4,
-        layer_scale_init_value=1.0,
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_xlarge_22k_224.pth')),
+    backbone=dict(arch='v1-xlarge', init_cfg=dict(
+        checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_xlarge_22k_224.pth')),
     decode_head=dict(in_channels=[256, 512, 1024, 2048]),
-    auxiliary_head=dict(in_channels=1024),
-    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(426, 426)))
+    auxiliary_head=dict(in_channels=1024))
 
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',  # fp32 as the official config; AmpOptimWrapper saves memory
-    constructor='convnext_backbone.LayerDecayOptimWrapperConstructor',
-    optimizer=dict(type='AdamW', lr=8e-5, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(decay_rate=0.9, decay_type='stage_wise'))
+optim_wrapper = dict(optimizer=dict(lr=8e-5))

@@ -10,29 +10,11 @@ official V2 IN-1K fine-tuned (EMA) weights.
 Test: single scale (resize to 2048x512, sliding 512x512 windows, stride 341);
 multi-scale + flip with ``tools/test.py ... --tta`` (mmseg's ``tta_pipeline``/``tta_model``).
 """
-_base_ = [
-    './_base_/models/upernet_convnext.py',
-    './_base_/datasets/ade20k_512x512.py',
-    './_base_/schedules/seg_adamw_160k.py',
-    'mmseg::_base_/default_runtime.py',
-]
-
-custom_imports = dict(imports=['convnext_backbone'], allow_failed_imports=False)
+_base_ = './upernet_convnextv2_tiny_ade20k.py'
 
 model = dict(
-    backbone=dict(
-        type='convnext_backbone.ConvNeXt',
-        arch='v2-base',
-        drop_path_rate=0.4,
-        layer_scale_init_value=None,  # the arch default: V2 has no layer scale (GRN instead)
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://dl.fbaipublicfiles.com/convnext/convnextv2/im1k/'
-            'convnextv2_base_1k_224_ema.pt')),
+    backbone=dict(arch='v2-base', init_cfg=dict(
+        checkpoint='https://dl.fbaipublicfiles.com/convnext/convnextv2/im1k/'
+        'convnextv2_base_1k_224_ema.pt')),
     decode_head=dict(in_channels=[128, 256, 512, 1024]),
     auxiliary_head=dict(in_channels=512))
-
-optim_wrapper = dict(
-    constructor='convnext_backbone.LayerDecayOptimWrapperConstructor',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(decay_rate=0.9, decay_type='stage_wise'))
