@@ -83,7 +83,8 @@ def test_toy_segmentation_trains_resumes_and_reports_miou(toy_root, tmp_path):
 
 def test_flagship_config_trains_two_iterations_with_only_data_and_scale_overrides(toy_root,
                                                                                   tmp_path):
-    """configs/maskrcnn_convnext_t_coco.py itself: its pipeline, constructor, hooks; AMP -> fp32."""
+    """configs/maskrcnn_convnext_t_coco.py itself (pipeline, constructor, hooks, evaluator) with
+    only the data overridden: root, classes, image scales; its AMP falls back to fp32 on CPU."""
     coco = toy_root / 'coco'
     small = '[(64,107)]'
     pipeline = 'train_dataloader.dataset.pipeline.3.transforms'
@@ -93,7 +94,9 @@ def test_flagship_config_trains_two_iterations_with_only_data_and_scale_override
                'val_dataloader.dataset.pipeline.1.scale=(64,107)',
                'train_dataloader.dataset.metainfo.classes=[rectangle,ellipse,triangle,star]',
                'val_dataloader.dataset.metainfo.classes=[rectangle,ellipse,triangle,star]',
-               'model.backbone.init_cfg=None', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=2']
+               # the dataset's 4 classes (with COCO's 80, predicted labels >= 4 break CocoMetric)
+               'model.roi_head.bbox_head.num_classes=4', 'model.roi_head.mask_head.num_classes=4',
+               'model.backbone.init_cfg=None', 'train_cfg.max_epochs=1']
     proc = train('configs/maskrcnn_convnext_t_coco.py', tmp_path, *options)
     out = proc.stdout + proc.stderr
     assert 'runs in fp32 with OptimWrapper' in out  # the AMP config's CPU fallback
