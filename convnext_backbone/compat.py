@@ -56,15 +56,16 @@ fix removes).
 import contextlib
 import importlib.metadata
 import importlib.util
-import logging
 import os
 import os.path as osp
 import pickle
-import re
-import zipfile
 from typing import Callable, Dict, Iterator, List, Optional, Set
 
 import torch
+
+# The file mechanics of fix 4; re-exported here, where the fixes are.
+from .checkpoint_files import (_atomic_target, _DeferredRemoval, _is_local,  # noqa: F401
+                               find_latest_checkpoint, is_complete_checkpoint, write_atomically)
 
 FIXES: Dict[str, Callable[[], None]] = {}
 ORIGINALS: Dict[str, Callable] = {}
@@ -322,127 +323,6 @@ def cpu_distributed() -> None:
 
 
 # 4. Checkpoints that survive a kill ---------------------------------------------------------------
-
-TEMPORARY_SUFFIX = '.tmp-'
-_CHECKPOINT_NAME = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
-
-
-def _is_local(filename, file_client_args=None, backend_args=None) -> bool:
-    """Whether mmengine would write ``filename`` with its local-disk backend."""
-    if not isinstance(filename, (str, os.PathLike)) or '://' in os.fspath(filename):
-        return False
-    for args in (file_client_args, backend_args):
-        if args and (args.get('backend', 'local') not in ('local', 'disk')
-                     or args.get('path_mapping')):
-            return False
-    return True
-
-
-def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:  # some filesystems cannot sync a folder; the rename is still atomic
-        pass
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def _atomic_target(filename: str) -> Iterator[str]:
-    """Yield a temporary name beside ``filename``; on success make it ``filename`` atomically.
-
-    Complete or absent: whatever kills the process, ``filename`` holds either its previous
-    content or the new complete file. On an exception the temporary file is removed.
-    """
-    folder, name = osp.split(osp.abspath(filename))
-    os.makedirs(folder, exist_ok=True)
-    stale = f'.{name}{TEMPORARY_SUFFIX}'
-    for entry in os.listdir(folder):  # leftovers of a save of this name that was killed
-        if entry.startswith(stale):
-            with contextlib.suppress(OSError):
-                os.remove(osp.join(folder, entry))
-    temporary = osp.join(folder, f'{stale}{os.getpid()}')
-    try:
-        yield temporary
-        _fsync(temporary)
-        os.replace(temporary, filename)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
-    _fsync(folder)
-
-
-def write_atomically(filename: str, text: str) -> None:
-    """Write a small text file (e.g. ``last_checkpoint``) so that it is complete or unchanged."""
-    with _atomic_target(filename) as temporary:
-        with open(temporary, 'w') as f:
-            f.write(text)
-
-
-def is_complete_checkpoint(path: str) -> bool:
-    """A cheap completeness check: a zip-format torch file (torch's default) ends with the zip
-    directory, which a truncated copy lacks; other formats only need to exist and be non-empty.
-    Remote paths (``s3://``...) cannot be checked and count as complete."""
-    if '://' in path:
-        return True
-    if not osp.isfile(path) or osp.getsize(path) == 0:
-        return False
-    with open(path, 'rb') as f:
-        is_zip = f.read(2) == b'PK'
-    return zipfile.is_zipfile(path) if is_zip else True
-
-
-def find_latest_checkpoint(path: str) -> Optional[str]:
-    """mmengine's ``find_latest_checkpoint`` (the file named in ``<path>/last_checkpoint``), made
-    robust to interrupted runs: when that file is missing, empty, or names a checkpoint that is
-    gone or incomplete, the newest complete ``epoch_N.pth``/``iter_N.pth`` in ``path`` is taken
-    (with a warning). None when there is nothing to resume from."""
-    from mmengine.logging import print_log
-    save_file = osp.join(path, 'last_checkpoint')
-    named = None
-    if osp.isfile(save_file):
-        with open(save_file) as f:
-            named = f.read().strip() or None
-    if named is not None and is_complete_checkpoint(named):
-        return named
-    found = []
-    for entry in os.listdir(path) if osp.isdir(path) else ():
-        match = _CHECKPOINT_NAME.match(entry)
-        candidate = osp.join(path, entry)
-        if match and is_complete_checkpoint(candidate):
-            found.append((osp.getmtime(candidate), int(match.group(2)), candidate))
-    if not found:
-        if named is not None:
-            return named  # let the loader say what is wrong with it
-        print_log('Did not find last_checkpoint to be resumed.', logger='current')
-        return None
-    latest = max(found)[2]
-    why = ('there is no last_checkpoint file' if not osp.isfile(save_file) else
-           'last_checkpoint is empty' if named is None else
-           f'last_checkpoint names {named}, which is missing or incomplete')
-    print_log(f'Resuming from {latest}: {why}, and it is the newest complete checkpoint in {path}.',
-              logger='current', level=logging.WARNING)
-    return latest
-
-
-class _DeferredRemoval:
-    """A file backend whose ``remove``/``rmtree`` are recorded, to be done later."""
-
-    def __init__(self, backend) -> None:
-        self._backend = backend
-        self.pending: List[Callable[[], None]] = []
-
-    def remove(self, path) -> None:
-        self.pending.append(lambda: self._backend.remove(path))
-
-    def rmtree(self, path) -> None:
-        self.pending.append(lambda: self._backend.rmtree(path))
-
-    def __getattr__(self, name):
-        return getattr(self._backend, name)
-
 
 def _save_checkpoint_with_step_then_clean(self, runner, step, meta):
     """CheckpointHook's save, with outdated checkpoints removed only once the new one and

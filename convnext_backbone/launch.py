@@ -4,16 +4,24 @@ One shape for detection and segmentation: load the config (with ``--cfg-options`
 work dir, make AMP configs run on a machine without a GPU (fp32, with a notice, instead of
 mmengine's assertion), and check that the datasets exist, so a missing COCO/ADE20K folder is a
 message saying where the data must be and how to get it rather than a stack trace from the
-dataset class. The tools in ``tools/`` are thin command lines over these functions.
+dataset class. Training runs get the reliability hooks (stop on a NaN/inf loss, bit-exact
+resume; ``convnext_backbone.engine.hooks``), and ``convnext_backbone.*`` type names are checked
+before anything is built, so a typo names the registered names instead of mmengine's
+"not in the mmdet::model registry". ``USER_ERRORS`` are the errors the tools print as one
+``error: ...`` line (no traceback): each says what is wrong and how to fix it. The tools in
+``tools/`` are thin command lines over these functions.
 """
+import difflib
 import os.path as osp
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import torch
-from mmengine.config import Config, DictAction  # noqa: F401  (DictAction: for the tools)
+from mmengine.config import Config
 from mmengine.logging import print_log
 
 from . import compat
+from .checkpoint.errors import CheckpointError
+from .engine.hooks import NonFiniteLossError
 
 DATASET_HELP = {
     'CocoDataset': (
@@ -30,6 +38,19 @@ DATASET_HELP = {
 
 class DatasetNotFoundError(FileNotFoundError):
     """A config's dataset is not where the config says."""
+
+
+class UnknownTypeError(KeyError):
+    """A config names a ``convnext_backbone.*`` type that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ''
+
+
+#: Errors our tools print as a single ``error: ...`` line: each message names the problem and
+#: the fix, so a traceback would only hide it.
+USER_ERRORS = (FileNotFoundError, UnknownTypeError, CheckpointError,
+               compat.UntrustedCheckpointError, NonFiniteLossError)
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
@@ -132,3 +153,99 @@ def check_datasets(cfg: Config, loaders: Sequence[str]) -> None:
                 f'{where}/. {how} Or set another root: --cfg-options '
                 f'{loader}.dataset.data_root=PATH. To try the project without any download, '
                 'run `make demo` (generated toy data).')
+
+
+# Type names -------------------------------------------------------------------------------------
+
+_TYPE_KEYS = ('type', 'constructor')
+
+
+def _registered_names() -> List[Tuple[str, str]]:
+    """``(name, what)`` for everything convnext_backbone registers."""
+    from . import registry
+    names = []
+    for reg in (registry.MODELS, registry.OPTIM_WRAPPER_CONSTRUCTORS, registry.HOOKS):
+        reg.import_from_location()
+        names += [(name, reg.name) for name in reg.module_dict]
+    return names
+
+
+def _type_entries(node, where: str) -> Iterator[Tuple[str, str]]:
+    """``(config path, value)`` of every ``type``/``constructor`` string in a config tree."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            path = f'{where}.{key}' if where else str(key)
+            if key in _TYPE_KEYS and isinstance(value, str):
+                yield path, value
+            else:
+                yield from _type_entries(value, path)
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _type_entries(value, f'{where}.{i}')
+
+
+def check_type_names(cfg: Config) -> None:
+    """Raise :class:`UnknownTypeError` for a ``convnext_backbone.X`` the package does not
+    register, or a bare name that is one of ours in another spelling (e.g. ``'ConvNeXt'`` in an
+    mmdet/mmseg config, which mmdet/mmseg do not have), with the registered names and the
+    closest match."""
+    registered = _registered_names()
+    names = [name for name, _ in registered]
+    by_lower = {name.lower(): name for name in names}
+    prefix = 'convnext_backbone.'
+    for where, value in _type_entries(cfg.to_dict(), ''):
+        if value.startswith(prefix):
+            name = value[len(prefix):]
+            if name in names:
+                continue
+            problem = 'no such type in convnext_backbone.'
+        elif '.' not in value and value.lower() in by_lower and \
+                cfg.get('default_scope') in ('mmdet', 'mmseg'):
+            name = value
+            problem = f"{cfg.get('default_scope')} has no such type; it is convnext_backbone's."
+        else:
+            continue
+        close = [by_lower[name.lower()]] if name.lower() in by_lower else \
+            difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+        hint = f" Did you mean '{prefix}{close[0]}'?" if close else ''
+        listing = '; '.join(f'{known} ({what})' for known, what in registered)
+        raise UnknownTypeError(
+            f'{where} = {value!r}: {problem}{hint} Names are '
+            f"case-sensitive and need the '{prefix}' prefix (and custom_imports="
+            f"dict(imports=['convnext_backbone'])) in mmdet/mmseg configs. convnext_backbone "
+            f'registers: {listing}.')
+
+
+# Reliability hooks ------------------------------------------------------------------------------
+
+def add_reliability_hooks(cfg: Config, allow_nonfinite: bool = False) -> None:
+    """Add ``NonFiniteLossHook`` (``action='warn'`` with ``allow_nonfinite``) and
+    ``RNGStateHook`` to ``custom_hooks``, unless the config already has them."""
+    hooks = list(cfg.get('custom_hooks') or [])
+
+    def find(name):
+        return next((h for h in hooks if isinstance(h, dict) and
+                     str(h.get('type', '')).split('.')[-1] == name), None)
+
+    nonfinite = find('NonFiniteLossHook')
+    if nonfinite is None:
+        hooks.append(dict(type='convnext_backbone.NonFiniteLossHook',
+                          action='warn' if allow_nonfinite else 'raise'))
+    elif allow_nonfinite:
+        nonfinite['action'] = 'warn'
+    if find('RNGStateHook') is None:
+        hooks.append(dict(type='convnext_backbone.RNGStateHook'))
+    cfg.custom_hooks = hooks
+
+
+def check_checkpoint_file(path: str, flag: str) -> None:
+    """A checkpoint named on the command line must exist, be complete, and be safe to load or
+    trusted (``compat.check_checkpoint``): fail in a second, before anything is built.
+    Call it after :func:`trust_checkpoints`."""
+    if not osp.isfile(path):
+        what = 'is a folder, not a checkpoint file' if osp.isdir(path) else 'does not exist'
+        raise FileNotFoundError(
+            f'{flag}: checkpoint {path} {what}. Give the path of a .pth file written by '
+            'tools/train.py (e.g. work_dirs/<config name>/epoch_12.pth, or the file named in '
+            'work_dirs/<config name>/last_checkpoint).')
+    compat.check_checkpoint(path)

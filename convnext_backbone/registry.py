@@ -5,6 +5,7 @@ config builds ``dict(type='convnext_backbone.ConvNeXt')`` through its own regist
 up to mmengine's root and down into ours. ``locations`` lets the registry import our modules
 on first use.
 """
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import \
     OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
@@ -17,3 +18,5 @@ MODELS = Registry('model', parent=MMENGINE_MODELS, scope=SCOPE,
 OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     'optim wrapper constructor', parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, scope=SCOPE,
     locations=['convnext_backbone.engine'])
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope=SCOPE,
+                 locations=['convnext_backbone.engine'])

@@ -5,7 +5,8 @@
 
 --out: detection results as a .pkl file (mmdet) / predicted label maps into a folder (mmseg).
 --show-dir: draw predictions on the test images into DIR. --tta: the config's test-time
-augmentation (multi-scale + flip) instead of single-scale testing.
+augmentation (multi-scale + flip) instead of single-scale testing. Bad input ends with one
+`error: ...` line that names the problem and the fix.
 """
 import argparse
 import os.path as osp
@@ -58,7 +59,8 @@ def use_tta(cfg) -> None:
 def dump_predictions(cfg, out: str) -> None:
     if cfg.default_scope == 'mmdet':
         if not out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out for detection must be a .pkl file, got {out}')
+            raise ValueError(f'--out for detection must be a .pkl file (the detections are '
+                             f'pickled), got {out}: use e.g. --out results.pkl')
         evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) \
             else [cfg.test_evaluator]
         cfg.test_evaluator = [*evaluators, dict(type='DumpDetResults', out_file_path=out)]
@@ -68,21 +70,21 @@ def dump_predictions(cfg, out: str) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'Checkpoint {args.checkpoint} does not exist.')
+    launch.trust_checkpoints(args.trust_checkpoint)
+    launch.check_checkpoint_file(args.checkpoint, 'CHECKPOINT')
     launch.flush_denormals()
     cfg = launch.load_config(args.config, args.cfg_options)
     launch.set_work_dir(cfg, args.config, args.work_dir)
     cfg.launcher = args.launcher
     cfg.load_from = args.checkpoint
     launch.fall_back_to_fp32_without_gpu(cfg)
-    launch.trust_checkpoints(args.trust_checkpoint)
     if args.show_dir:
         draw_predictions(cfg, args.show_dir)
     if args.tta:
         use_tta(cfg)
     if args.out:
         dump_predictions(cfg, args.out)
+    launch.check_type_names(cfg)
     launch.check_datasets(cfg, ['test_dataloader'])
     Runner.from_cfg(cfg).test()
 
@@ -90,5 +92,5 @@ def main(argv=None):
 if __name__ == '__main__':
     try:
         main()
-    except (launch.DatasetNotFoundError, FileNotFoundError, ValueError) as error:
+    except (*launch.USER_ERRORS, ValueError) as error:
         sys.exit(f'error: {error}')

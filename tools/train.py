@@ -2,10 +2,11 @@
 
     python tools/train.py configs/maskrcnn_convnext_t_coco.py [--work-dir DIR] [--resume [PATH]]
         [--amp] [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
-        [--trust-checkpoint PATH ...]
+        [--trust-checkpoint PATH ...] [--allow-nonfinite]
 
 A thin command line over mmengine's Runner; see convnext_backbone.launch for what it does to the
-config first (work dir, AMP on CPU, dataset check).
+config first (work dir, AMP on CPU, type-name and dataset checks, the reliability hooks: a NaN/inf
+loss stops training, --resume continues bit-exactly). Bad input ends with one `error: ...` line.
 """
 import argparse
 import sys
@@ -29,6 +30,8 @@ def parse_args(argv=None):
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--trust-checkpoint', nargs='+', default=[], metavar='PATH',
                         help='checkpoint files/folders you vouch for: full unpickling allowed')
+    parser.add_argument('--allow-nonfinite', action='store_true',
+                        help='keep training when a loss is NaN/inf (warn instead of stopping)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -48,6 +51,10 @@ def main(argv=None):
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
     launch.trust_checkpoints(args.trust_checkpoint)
+    if args.resume and args.resume != 'auto':
+        launch.check_checkpoint_file(args.resume, '--resume')
+    launch.add_reliability_hooks(cfg, allow_nonfinite=args.allow_nonfinite)
+    launch.check_type_names(cfg)
     launch.check_datasets(cfg, ['train_dataloader', 'val_dataloader'])
     runner = Runner.from_cfg(cfg)
     runner.train()
@@ -56,5 +63,5 @@ def main(argv=None):
 if __name__ == '__main__':
     try:
         main()
-    except (launch.DatasetNotFoundError, FileNotFoundError) as error:
+    except launch.USER_ERRORS as error:
         sys.exit(f'error: {error}')

@@ -1,0 +1,273 @@
+"""Bad input gets a clear error that names the problem and the fix -- never a silent fallback,
+never a deep stack trace from inside mmengine/torch. One parametrized test over every kind of
+input a user hands us: backbone arguments and inputs, checkpoint files, the layer-decay
+constructor, configs, and the tools' command lines (called in process through their ``main``;
+the last test checks that a tool prints such an error as one line, without a traceback)."""
+import pytest
+import torch
+from torch import nn
+
+from conftest import REPO, load_tool, run_tool
+from convnext_backbone import compat, launch
+from convnext_backbone.checkpoint import (CheckpointMismatchError, CheckpointReadError,
+                                          UnknownCheckpointFormatError, load_pretrained)
+from convnext_backbone.engine import LayerDecayOptimWrapperConstructor
+from convnext_backbone.models import ConvNeXt
+
+ARCH = dict(depths=[1, 1, 3, 1], channels=[32, 64, 128, 256])
+TOY_DET = str(REPO / 'configs' / 'toy' / 'maskrcnn_convnext_toy_coco.py')
+
+
+def small():
+    return ConvNeXt(arch=ARCH)
+
+
+# Backbone -----------------------------------------------------------------------------------------
+
+def arch_unknown(tmp_path):
+    ConvNeXt(arch='v1-tiiny')
+
+
+def arch_unversioned(tmp_path):
+    ConvNeXt(arch='tiny')
+
+
+def channels_per_stage_mismatch(tmp_path):
+    ConvNeXt(arch=dict(depths=[1, 1, 3, 1], channels=[32, 64, 128]))
+
+
+def out_indices_out_of_range(tmp_path):
+    ConvNeXt(arch=ARCH, out_indices=(1, 4))
+
+
+def frozen_stages_out_of_range(tmp_path):
+    ConvNeXt(arch=ARCH, frozen_stages=5)
+
+
+def input_without_batch_dim(tmp_path):
+    small()(torch.zeros(3, 64, 64))
+
+
+def input_too_small(tmp_path):
+    small()(torch.zeros(1, 3, 16, 16))
+
+
+def input_channels_mismatch(tmp_path):
+    small()(torch.zeros(1, 1, 64, 64))
+
+
+# Checkpoints --------------------------------------------------------------------------------------
+
+def checkpoint_missing(tmp_path):
+    from mmengine.runner import CheckpointLoader   # load_from / --resume / init_detector
+    CheckpointLoader.load_checkpoint(str(tmp_path / 'epoch_12.pth'), 'cpu')
+
+
+def checkpoint_truncated(tmp_path):
+    path = tmp_path / 'convnext.pth'
+    torch.save({'state_dict': small().state_dict()}, path)
+    path.write_bytes(path.read_bytes()[:5000])
+    load_pretrained(small(), path, logger='silent')
+
+
+def checkpoint_of_another_arch(tmp_path):
+    path = tmp_path / 'convnextv2_atto.pth'
+    torch.save({'model': ConvNeXt(arch='v2-atto').state_dict()}, path)
+    load_pretrained(ConvNeXt(arch='v2-femto'), path, logger='silent')
+
+
+def checkpoint_keys_match_nothing(tmp_path):
+    load_pretrained(small(), {'encoder.layer.0.weight': torch.zeros(3),
+                              'fc.weight': torch.zeros(2, 2)}, logger='silent')
+
+
+def detector_checkpoint_of_another_backbone(tmp_path):
+    """A Mask R-CNN R-50 checkpoint given as the backbone's pretrained weights. (A ConvNeXt
+    detector checkpoint is fine: its backbone part is taken, see the test below.)"""
+    resnet_detector = {'backbone.conv1.weight': torch.zeros(64, 3, 7, 7),
+                       'backbone.bn1.weight': torch.zeros(64),
+                       'backbone.layer1.0.conv1.weight': torch.zeros(64, 64, 1, 1),
+                       'neck.lateral_convs.0.conv.weight': torch.zeros(256, 256, 1, 1),
+                       'rpn_head.rpn_conv.weight': torch.zeros(256, 256, 3, 3)}
+    path = tmp_path / 'mask_rcnn_r50_fpn_1x_coco.pth'
+    torch.save({'state_dict': resnet_detector, 'meta': {}}, path)
+    load_pretrained(small(), path, logger='silent')
+
+
+def checkpoint_needs_code_to_load(tmp_path):
+    import argparse
+    path = tmp_path / 'epoch_3.pth'
+    torch.save({'state_dict': {}, 'meta': {'args': argparse.Namespace(lr=1)}}, path)
+    compat._trusted_paths.discard(str(path))
+    from mmengine.runner import CheckpointLoader
+    CheckpointLoader.load_checkpoint(str(path), 'cpu')
+
+
+# Layer-decay constructor --------------------------------------------------------------------------
+
+class Detector(nn.Module):
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(4, 2)
+
+
+def build_constructor(model, **paramwise):
+    cfg = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05))
+    LayerDecayOptimWrapperConstructor(cfg, {**dict(decay_rate=0.9), **paramwise})(model)
+
+
+def decay_type_unknown(tmp_path):
+    build_constructor(Detector(small()), decay_type='block_wise')
+
+
+def decay_rate_out_of_range(tmp_path):
+    build_constructor(Detector(small()), decay_rate=1.5)
+
+
+def num_layers_disagrees_with_backbone(tmp_path):
+    build_constructor(Detector(small()), num_layers=12)   # the toy backbone has 4
+
+
+def backbone_without_layer_depth(tmp_path):
+    build_constructor(Detector(nn.Conv2d(3, 8, 3)))
+
+
+# Configs ------------------------------------------------------------------------------------------
+
+def config_type_typo(tmp_path):
+    cfg = launch.load_config(TOY_DET, {'model.backbone.type': 'convnext_backbone.ConvNext'})
+    launch.check_type_names(cfg)
+
+
+def config_type_without_prefix(tmp_path):
+    cfg = launch.load_config(TOY_DET, {'model.backbone.type': 'ConvNeXt'})
+    launch.check_type_names(cfg)
+
+
+def config_dataset_root_missing(tmp_path):
+    cfg = launch.load_config(TOY_DET, {'train_dataloader.dataset.data_root': '/nowhere/coco/'})
+    launch.check_datasets(cfg, ['train_dataloader'])
+
+
+# Tools' arguments ---------------------------------------------------------------------------------
+
+def train_config_missing(tmp_path):
+    load_tool('train').main(['configs/maskrcnn_convnext_t_cooc.py'])
+
+
+def train_resume_missing(tmp_path):
+    load_tool('train').main([TOY_DET, '--resume', str(tmp_path / 'epoch_3.pth')])
+
+
+def train_resume_truncated(tmp_path):
+    path = tmp_path / 'epoch_3.pth'
+    torch.save({'state_dict': small().state_dict()}, path)
+    path.write_bytes(path.read_bytes()[:5000])
+    load_tool('train').main([TOY_DET, '--resume', str(path)])
+
+
+def evaluate_checkpoint_missing(tmp_path):
+    load_tool('test').main([TOY_DET, str(tmp_path / 'epoch_12.pth')])
+
+
+def evaluate_out_not_pkl(tmp_path):
+    path = tmp_path / 'epoch_12.pth'
+    torch.save({'state_dict': {}}, path)
+    load_tool('test').main([TOY_DET, str(path), '--out', str(tmp_path / 'results.json'),
+                            '--work-dir', str(tmp_path)])
+
+
+CASES = [
+    # case, error type, what the message names: (the problem, the fix)
+    (arch_unknown, ValueError, ["Unknown ConvNeXt arch 'v1-tiiny'"], ["Valid archs", "'v1-tiny'"]),
+    (arch_unversioned, ValueError, ["'tiny' is ambiguous or unversioned"],
+     ["write 'v1-tiny' or 'v2-tiny'"]),
+    (channels_per_stage_mismatch, ValueError, ['got 4 depths', '3 channels'],
+     ['must have the same length (one entry per stage)']),
+    (out_indices_out_of_range, ValueError, ['[4] out of range', '4 stages'],
+     ['valid indices are [-4, 3]']),
+    (frozen_stages_out_of_range, ValueError, ['got 5'], ['must be an int in [-1, 4]']),
+    (input_without_batch_dim, ValueError, ['expects a 4-D input', 'shape (3, 64, 64)'],
+     ['x.unsqueeze(0)']),
+    (input_too_small, ValueError, ['(16, 16) is too small'], ['H and W must be >= 32']),
+    (input_channels_mismatch, ValueError, ['in_channels=3 but got an input with 1 channels'],
+     ['Set in_channels=1']),
+    (checkpoint_missing, FileNotFoundError, ['epoch_12.pth does not exist'],
+     ['check the path (load_from, --resume or init_cfg.checkpoint)']),
+    (checkpoint_truncated, CheckpointReadError, ['convnext.pth is not a readable checkpoint'],
+     ['truncated (an interrupted download)']),
+    (checkpoint_of_another_arch, CheckpointMismatchError,
+     ["does not fit the ConvNeXt backbone with arch 'v2-femto'", 'shape mismatches',
+      'looks like v2-atto'], ['choose the arch that matches it']),
+    (checkpoint_keys_match_nothing, UnknownCheckpointFormatError,
+     ['Cannot tell which ConvNeXt checkpoint format', 'encoder.layer.0.weight'],
+     ["pass prefix='that.prefix.'"]),
+    (detector_checkpoint_of_another_backbone, UnknownCheckpointFormatError,
+     ["'backbone.' part of this checkpoint is not a ConvNeXt", "'layer1.0.conv1.weight'"],
+     ["Supported: ['official', 'timm', 'mmpretrain', 'fcmae']"]),
+    (checkpoint_needs_code_to_load, compat.UntrustedCheckpointError,
+     ['Refusing to unpickle', 'argparse.Namespace', 'can execute code'],
+     ['--trust-checkpoint', 'trust_checkpoint(']),
+    (decay_type_unknown, ValueError, ["got 'block_wise'"],
+     ["decay_type must be one of ('layer_wise', 'stage_wise')"]),
+    (decay_rate_out_of_range, ValueError, ['got 1.5'], ['must be a number in (0, 1]']),
+    (num_layers_disagrees_with_backbone, ValueError,
+     ['num_layers=12 disagrees with the backbone ConvNeXt, which has num_layers=4'],
+     ['drop num_layers from the config']),
+    (backbone_without_layer_depth, TypeError, ['Detector.backbone is Conv2d, which has no such'],
+     ['Use a backbone that implements it', 'get_layer_depth(param_name, decay_type)']),
+    (config_type_typo, launch.UnknownTypeError,
+     ["model.backbone.type = 'convnext_backbone.ConvNext': no such type"],
+     ["Did you mean 'convnext_backbone.ConvNeXt'?", 'ConvNeXt (model)']),
+    (config_type_without_prefix, launch.UnknownTypeError,
+     ["model.backbone.type = 'ConvNeXt': mmdet has no such type; it is convnext_backbone's"],
+     ["Did you mean 'convnext_backbone.ConvNeXt'?", "need the 'convnext_backbone.' prefix"]),
+    (config_dataset_root_missing, launch.DatasetNotFoundError,
+     ['COCO 2017 not found: missing /nowhere/coco/'],
+     ['cocodataset.org', '--cfg-options train_dataloader.dataset.data_root=PATH', 'make demo']),
+    (train_config_missing, FileNotFoundError, ['maskrcnn_convnext_t_cooc.py does not exist'],
+     ['Configs live in configs/']),
+    (train_resume_missing, FileNotFoundError, ['--resume: checkpoint', 'does not exist'],
+     ['Give the path of a .pth file written by tools/train.py', 'last_checkpoint']),
+    (train_resume_truncated, CheckpointReadError, ['epoch_3.pth is not readable', 'truncated'],
+     ['Resume or load from another checkpoint']),
+    (evaluate_checkpoint_missing, FileNotFoundError, ['CHECKPOINT: checkpoint', 'does not exist'],
+     ['Give the path of a .pth file']),
+    (evaluate_out_not_pkl, ValueError, ['--out for detection must be a .pkl file', 'results.json'],
+     ['use e.g. --out results.pkl']),
+]
+
+
+@pytest.mark.parametrize('case, error, problem, fix',
+                         [pytest.param(*c, id=c[0].__name__) for c in CASES])
+def test_bad_input_gets_a_clear_error_naming_problem_and_fix(case, error, problem, fix,
+                                                             tmp_path):
+    with pytest.raises(error) as raised:
+        case(tmp_path)
+    message = str(raised.value)
+    for part in problem + fix:
+        assert part in message, f'{part!r} not in the message:\n{message}'
+
+
+def test_cases_are_distinct_and_enough():
+    assert len({c[0] for c in CASES}) == len(CASES) >= 15
+
+
+def test_convnext_detector_checkpoint_loads_as_backbone_weights(tmp_path):
+    """What a detector checkpoint given as a backbone one does when it *is* a ConvNeXt: its
+    backbone part loads (necks/heads dropped and reported), so that is not an error."""
+    source = small()
+    state = {f'backbone.{k}': v for k, v in source.state_dict().items()}
+    state['neck.conv.weight'] = torch.zeros(2, 2)
+    report = load_pretrained(small(), state, logger='silent')
+    assert report.format == 'detector/official' and 'neck.conv.weight' in report.dropped
+
+
+def test_tool_prints_one_error_line_without_traceback(tmp_path):
+    proc = run_tool(REPO / 'tools' / 'train.py', TOY_DET, '--work-dir', tmp_path,
+                    '--cfg-options', 'model.backbone.type=convnext_backbone.ConvNext', check=False)
+    assert proc.returncode == 1
+    assert "\nerror: model.backbone.type = 'convnext_backbone.ConvNext': no such type" \
+        in '\n' + proc.stderr
+    assert 'Traceback' not in proc.stderr
