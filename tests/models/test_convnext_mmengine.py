@@ -53,8 +53,12 @@ def test_init_weights_without_pretrained_keeps_the_official_init():
 
 
 def test_build_from_own_registry():
+    from mmengine.registry import DefaultScope
+
     from convnext_backbone.registry import MODELS
-    model = MODELS.build(dict(type='ConvNeXt', arch='v2-atto', out_indices=(1, 2)))
+    # Unprefixed names resolve in the current default scope (other tests may have set mmseg's).
+    with DefaultScope.overwrite_default_scope('convnext_backbone'):
+        model = MODELS.build(dict(type='ConvNeXt', arch='v2-atto', out_indices=(1, 2)))
     assert isinstance(model, ConvNeXt) and model.out_channels == (80, 160)
 
 
