@@ -261,7 +261,10 @@ def convert_state_dict(state_dict: Mapping, fmt: Optional[str] = None) -> Conver
     if inner not in BACKBONE_FORMATS:
         raise UnknownCheckpointFormatError(
             f"The 'backbone.' part of this checkpoint is not a ConvNeXt in a known layout "
-            f'(first keys: {list(backbone)[:5]}). Supported: {list(BACKBONE_FORMATS)}.')
+            f'(first keys: {list(backbone)[:5]}); supported layouts: {list(BACKBONE_FORMATS)}. '
+            'It is probably a detector/segmentor with another backbone (e.g. ResNet): give a '
+            'ConvNeXt checkpoint (official, timm, mmpretrain or one trained with this package), '
+            'or init_cfg=None to start from scratch.')
     tensors, dropped = _CONVERTERS[inner](backbone)
     dropped = ['backbone.' + k for k in dropped] + \
         [k for k in state_dict if not k.startswith('backbone.')]

@@ -219,7 +219,10 @@ def read_state_dict(path, key: Optional[str] = None) -> Dict[str, torch.Tensor]:
         path = fetch_url(path)
     if not os.path.isfile(path):
         what = 'is a directory, not a checkpoint file' if os.path.isdir(path) else 'does not exist'
-        raise FileNotFoundError(2, f'Checkpoint file {path!r} {what}', path)
+        raise FileNotFoundError(
+            2, f'Checkpoint file {path!r} {what}: check the path (e.g. '
+            'model.backbone.init_cfg.checkpoint, or --cfg-options model.backbone.init_cfg=None '
+            'to train from scratch)', path)
     if os.path.getsize(path) == 0:
         raise _not_readable(path, 'the file is empty')
     if path.endswith('.safetensors') or _looks_like_safetensors(path):

@@ -205,7 +205,7 @@ CASES = [
      ["pass prefix='that.prefix.'"]),
     (detector_checkpoint_of_another_backbone, UnknownCheckpointFormatError,
      ["'backbone.' part of this checkpoint is not a ConvNeXt", "'layer1.0.conv1.weight'"],
-     ["Supported: ['official', 'timm', 'mmpretrain', 'fcmae']"]),
+     ['give a ConvNeXt checkpoint', 'init_cfg=None']),
     (checkpoint_needs_code_to_load, compat.UntrustedCheckpointError,
      ['Refusing to unpickle', 'argparse.Namespace', 'can execute code'],
      ['--trust-checkpoint', 'trust_checkpoint(']),
