@@ -18,7 +18,8 @@ from torch import nn
 
 from ..registry import MODELS
 from .archs import ArchSpec, resolve_arch
-from .layers import ConvNeXtBlock, LayerNorm2d
+from .block import ConvNeXtBlock
+from .layers import LayerNorm2d
 
 DECAY_TYPES = ('layer_wise', 'stage_wise')
 _PARAM_RE = re.compile(r'^(downsample_layers|stages)\.(\d+)(?:\.(\d+))?\.')
@@ -59,6 +60,10 @@ class ConvNeXt(BaseModule):
             downsample layers (``requires_grad=False``, kept in eval mode through ``train()``).
             The output norms stay trainable.
         with_cp: gradient checkpointing per block (saves memory; same outputs and gradients).
+        fast_path: the blocks' fused computations (layer scale folded into ``pwconv2``,
+            residual add inside its GEMM, oneDNN GEMM+GELU / GEMM+add kernels at inference, a
+            faster depthwise weight gradient on CPU); same outputs and gradients to float
+            rounding. ``False`` computes the official block op by op (see ``ConvNeXtBlock``).
         init_cfg: mmengine init config. ``dict(type='Pretrained', checkpoint=PATH, prefix=None)``
             loads through ``convnext_backbone.checkpoint.load_pretrained``, which converts
             official/timm/mmpretrain/FCMAE checkpoints and fails loudly on a mismatch.
@@ -73,7 +78,7 @@ class ConvNeXt(BaseModule):
     def __init__(self, arch: Union[str, dict, ArchSpec] = 'v1-tiny', in_channels: int = 3,
                  out_indices: Union[int, Sequence[int]] = (0, 1, 2, 3),
                  drop_path_rate: float = 0., layer_scale_init_value: Optional[float] = None,
-                 frozen_stages: int = -1, with_cp: bool = False,
+                 frozen_stages: int = -1, with_cp: bool = False, fast_path: bool = True,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         spec = resolve_arch(arch)
@@ -98,6 +103,7 @@ class ConvNeXt(BaseModule):
         self.layer_scale_init_value = layer_scale_init_value
         self.frozen_stages = frozen_stages
         self.with_cp = with_cp
+        self.fast_path = fast_path
 
         # Stem (patchify conv k4 s4 + LN) and the LN + conv k2 s2 downsample layers.
         self.downsample_layers = nn.ModuleList([nn.Sequential(
@@ -115,7 +121,8 @@ class ConvNeXt(BaseModule):
             first = sum(depths[:i])
             self.stages.append(nn.Sequential(*[
                 ConvNeXtBlock(channels[i], drop_path_rate=rates[first + j],
-                              layer_scale_init_value=layer_scale_init_value, grn=spec.grn)
+                              layer_scale_init_value=layer_scale_init_value, grn=spec.grn,
+                              fast_path=fast_path)
                 for j in range(depth)]))
 
         for i in self.out_indices:

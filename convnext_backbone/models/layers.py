@@ -1,4 +1,4 @@
-"""Building blocks of ConvNeXt: channels-first LayerNorm, GRN, drop path and the block.
+"""Building blocks of ConvNeXt: channels-first LayerNorm, GRN and drop path (the block: block.py).
 
 Speed note (the channels-last path): the backbone feeds its stages tensors in
 ``torch.channels_last`` memory format. For such an NCHW tensor, ``x.permute(0, 2, 3, 1)`` is an
@@ -7,8 +7,6 @@ NHWC memory with no copy, and permuting back is free. The math is exactly the of
 memory layout only changes how fast it runs. Every module here also accepts ordinary contiguous
 NCHW input (PyTorch then copies where it has to), with the same results.
 """
-from typing import Optional
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -82,49 +80,3 @@ class DropPath(nn.Module):
 
     def extra_repr(self) -> str:
         return f'drop_prob={self.drop_prob}'
-
-
-class ConvNeXtBlock(nn.Module):
-    """The ConvNeXt block (V1, or V2 with ``grn=True``), exactly as in the official code.
-
-    ``dwconv`` 7x7 depthwise -> ``norm`` (LN over C) -> ``pwconv1`` C->4C -> ``act`` (exact GELU)
-    -> [``grn``] -> ``pwconv2`` 4C->C -> layer scale ``gamma`` -> ``drop_path`` -> + input.
-    Child names follow the official checkpoints. ``pwconv1``/``pwconv2`` are Linear layers applied
-    to the NHWC view (see the module docstring for why that is free for channels-last input).
-
-    Args:
-        channels: C.
-        drop_path_rate: stochastic depth probability of this block.
-        layer_scale_init_value: initial value of the per-channel ``gamma``; ``None`` or <= 0
-            means no layer scale (no ``gamma`` parameter), as for ConvNeXt-V2.
-        grn: add GRN after the activation (ConvNeXt-V2).
-        mlp_ratio: hidden width of the MLP as a multiple of C (4 in the papers).
-    """
-
-    def __init__(self, channels: int, drop_path_rate: float = 0.,
-                 layer_scale_init_value: Optional[float] = 1e-6, grn: bool = False,
-                 mlp_ratio: int = 4) -> None:
-        super().__init__()
-        hidden = mlp_ratio * channels
-        self.dwconv = nn.Conv2d(channels, channels, kernel_size=7, padding=3, groups=channels)
-        self.norm = nn.LayerNorm(channels, eps=1e-6)
-        self.pwconv1 = nn.Linear(channels, hidden)
-        self.act = nn.GELU()
-        self.grn = GRN(hidden) if grn else None
-        self.pwconv2 = nn.Linear(hidden, channels)
-        if layer_scale_init_value is not None and layer_scale_init_value > 0:
-            self.gamma = nn.Parameter(torch.full((channels,), float(layer_scale_init_value)))
-        else:
-            self.gamma = None
-        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0. else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = x
-        x = self.dwconv(x).permute(0, 2, 3, 1)  # NCHW -> NHWC view
-        x = self.act(self.pwconv1(self.norm(x)))
-        if self.grn is not None:
-            x = self.grn(x)
-        x = self.pwconv2(x)
-        if self.gamma is not None:
-            x = self.gamma * x
-        return shortcut + self.drop_path(x.permute(0, 3, 1, 2))

@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 
-import pytest
 
 from conftest import REPO, run_tool
 

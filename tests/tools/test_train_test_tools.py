@@ -2,7 +2,6 @@
 resume, evaluation, drawing, the flagship config with data-root/scale overrides, the missing
 dataset message, and our config under mmdet's own training entry point."""
 import re
-import sys
 from pathlib import Path
 
 import pytest

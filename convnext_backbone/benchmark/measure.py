@@ -1,0 +1,117 @@
+"""Timing and memory for the side-by-side benchmark: interleaved steps, the GEMM floor, peak RSS.
+
+These machines are noisy, so implementations are never timed one after the other: every
+repetition runs each of them once, in an order rotated every repetition, and the report takes
+medians and states the spread.
+"""
+import ctypes
+import gc
+import os
+import platform
+import resource
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+
+
+@dataclass
+class Case:
+    """One implementation in one mode, and what was measured of it."""
+    name: str               # implementation
+    mode: str               # infer | train | train_step
+    fmt: str                # input memory format
+    step: Callable[[], object]
+    flops: Optional[float] = None
+    times: List[float] = field(default_factory=list)
+    faults: List[int] = field(default_factory=list)
+    peak_mb: Optional[float] = None
+    note: str = ''
+
+
+def gemm_gflops(n: int = 2048, reps: int = 7) -> float:
+    """fp32 GFLOP/s of an n x n matmul (median of ``reps``): the machine's arithmetic rate."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
+def run_interleaved(cases: List[Case], warmup: int, reps: int) -> Dict[Tuple[str, str], float]:
+    """Per mode (an inference loop and a training loop leave the allocator in different states,
+    so modes are not mixed): ``warmup`` steps of each case, then ``reps`` rounds over all cases,
+    the order rotated every round. Fills ``times`` and ``faults`` (minor page faults a step);
+    returns the first step's time of each (name, mode): the compile time under torch.compile."""
+    first = {}
+    for mode in dict.fromkeys(c.mode for c in cases):
+        group = [c for c in cases if c.mode == mode]
+        for case in group:
+            for i in range(warmup):
+                start = time.perf_counter()
+                case.step()
+                if i == 0:
+                    first[(case.name, case.mode)] = time.perf_counter() - start
+        for rep in range(reps):
+            shift = rep % len(group)
+            for case in group[shift:] + group[:shift]:
+                faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+                start = time.perf_counter()
+                case.step()
+                case.times.append(time.perf_counter() - start)
+                case.faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults)
+    return first
+
+
+def _status_kb(key: str) -> int:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(key + ':'):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+def peak_step_memory_mb(step: Callable[[], object]) -> float:
+    """Peak resident memory of one ``step`` above the resident memory before it, in MiB (Linux):
+    activations, gradients, temporaries and allocator slack. Two steps first (warm-up), then
+    freed heap returned to the OS and the kernel's high-water mark reset."""
+    step()
+    step()
+    gc.collect()
+    ctypes.CDLL('libc.so.6').malloc_trim(0)
+    before = _status_kb('VmRSS')
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')  # reset VmHWM to the current RSS
+    step()
+    return (_status_kb('VmHWM') - before) / 1024
+
+
+def set_heap(retain: bool) -> str:
+    """``retain``: glibc never maps large blocks separately nor returns freed memory, so no step
+    pays page faults for fresh memory (what a process that once held a large, now free heap
+    sees). Otherwise glibc's own behaviour, from a trimmed heap. Returns a line for the report."""
+    libc = ctypes.CDLL('libc.so.6')
+    if retain:
+        libc.mallopt(-4, 0)  # M_MMAP_MAX: no mmap'ed blocks
+        libc.mallopt(-1, ctypes.c_int(2 ** 31 - 1))  # M_TRIM_THRESHOLD: never trim
+        return 'glibc malloc: no mmap, no trimming (--retain-heap)'
+    gc.collect()
+    libc.malloc_trim(0)
+    return 'glibc malloc defaults, heap trimmed before timing'
+
+
+def machine() -> str:
+    """CPU model, CPU count, torch build and thread count, for the report."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next(line.split(':', 1)[1].strip() for line in f if 'model name' in line)
+    except (OSError, StopIteration):
+        pass
+    return (f'{cpu}, {os.cpu_count()} CPUs, torch {torch.__version__} '
+            f'({torch.backends.cpu.get_cpu_capability()}), {torch.get_num_threads()} threads')
