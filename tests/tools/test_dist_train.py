@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 
-
 from conftest import REPO, run_tool
 
 CONFIG = 'configs/toy/maskrcnn_convnext_toy_coco.py'
