@@ -108,7 +108,6 @@ ABLATIONS = {
     'no-fold': dict(fold_layer_scale=False),
     'no-dwgrad': dict(depthwise_weight_grad=False),
     'no-chunks': dict(chunk_elements=1 << 62),
-    'no-reuse': dict(reuse_elements=1 << 62),
     'plain': None,
 }
 
@@ -170,7 +169,7 @@ def backbone_cases(args, only=None) -> List[Case]:
             ref = ours(x)
             for case in cases:
                 if case.mode == 'infer' and case.name != 'ours':
-                    outs = case.step()
+                    outs = case.first_call()
                     if case.name.startswith('timm'):
                         outs = peers.output_norms(ours)(outs)
                     diff = peers.max_rel_diff(outs, ref)
@@ -265,7 +264,7 @@ def main(argv=None):
     if not args.retain_heap:
         heap = set_heap(False)
     gflops = gemm_gflops()
-    first = run_interleaved(cases, args.warmup, args.reps)
+    run_interleaved(cases, args.warmup, args.reps)
     gflops = statistics.median([gflops, gemm_gflops()])
     load_end = os.getloadavg()
     if not args.no_memory and not args.compile:
@@ -286,7 +285,7 @@ def main(argv=None):
     print(f'- {args.warmup} warm-up + {args.reps} timed steps each, interleaved per mode')
     if args.compile:
         print('- first call (compile + run): ' + ', '.join(
-            f'{n} {m} {t:.0f} s' for (n, m), t in first.items()))
+            f'{c.name} {c.mode} {c.first_s:.0f} s' for c in cases))
     print()
     print(summarize(cases, gflops))
 

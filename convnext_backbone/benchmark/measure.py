@@ -12,7 +12,7 @@ import resource
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, List, Optional
 
 import torch
 
@@ -29,6 +29,15 @@ class Case:
     faults: List[int] = field(default_factory=list)
     peak_mb: Optional[float] = None
     note: str = ''
+    first_s: Optional[float] = None  # the first call (compile time under torch.compile)
+
+    def first_call(self):
+        """Runs ``step`` once; the first time, records how long it took."""
+        start = time.perf_counter()
+        out = self.step()
+        if self.first_s is None:
+            self.first_s = time.perf_counter() - start
+        return out
 
 
 def gemm_gflops(n: int = 2048, reps: int = 7) -> float:
@@ -43,20 +52,15 @@ def gemm_gflops(n: int = 2048, reps: int = 7) -> float:
     return 2 * n ** 3 / statistics.median(times) / 1e9
 
 
-def run_interleaved(cases: List[Case], warmup: int, reps: int) -> Dict[Tuple[str, str], float]:
+def run_interleaved(cases: List[Case], warmup: int, reps: int) -> None:
     """Per mode (an inference loop and a training loop leave the allocator in different states,
     so modes are not mixed): ``warmup`` steps of each case, then ``reps`` rounds over all cases,
-    the order rotated every round. Fills ``times`` and ``faults`` (minor page faults a step);
-    returns the first step's time of each (name, mode): the compile time under torch.compile."""
-    first = {}
+    the order rotated every round. Fills ``times`` and ``faults`` (minor page faults a step)."""
     for mode in dict.fromkeys(c.mode for c in cases):
         group = [c for c in cases if c.mode == mode]
         for case in group:
-            for i in range(warmup):
-                start = time.perf_counter()
-                case.step()
-                if i == 0:
-                    first[(case.name, case.mode)] = time.perf_counter() - start
+            for _ in range(warmup):
+                case.first_call()
         for rep in range(reps):
             shift = rep % len(group)
             for case in group[shift:] + group[:shift]:
@@ -65,7 +69,6 @@ def run_interleaved(cases: List[Case], warmup: int, reps: int) -> Dict[Tuple[str
                 case.step()
                 case.times.append(time.perf_counter() - start)
                 case.faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults)
-    return first
 
 
 def _status_kb(key: str) -> int:

@@ -21,7 +21,7 @@ def _onednn_linear_available() -> bool:
 
 # Sizes in elements. 1 << 23 fp32 = 32 MiB: glibc serves blocks that large with fresh pages
 # from the OS, whose page faults can cost as much as the GEMM that fills them.
-_LARGE = 1 << 23
+_FRESH_PAGES = 1 << 23
 
 
 @dataclass
@@ -35,15 +35,12 @@ class FastPathSwitches:
         chunk_elements: inference MLPs whose hidden activation has at least this many elements
             run in row chunks (the activation then stays in cache and in reused heap blocks).
         chunk_hidden: hidden-activation elements per chunk (2 MiB of fp32).
-        reuse_elements: a backward-pass gradient at least this large is written into a buffer
-            the forward pass saved (once that buffer is used up) instead of fresh memory.
     """
     onednn: bool = _onednn_linear_available()
     fold_layer_scale: bool = True
     depthwise_weight_grad: bool = True
-    chunk_elements: int = _LARGE
+    chunk_elements: int = _FRESH_PAGES
     chunk_hidden: int = 1 << 19
-    reuse_elements: int = _LARGE
 
 
 SWITCHES = FastPathSwitches()

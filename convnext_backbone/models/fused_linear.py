@@ -4,8 +4,7 @@ All functions take (rows, C) matrices: the NHWC activations of a block, flattene
 through oneDNN's linear kernel with the bias, the GELU or the residual add in its epilogue
 (``torch.ops.mkldnn._linear_pointwise``, the kernels inductor uses), measured 8-25% faster than
 aten's MKL sgemm followed by separate elementwise passes on this project's CPU. The autograd
-functions compute what autograd would, and save what it would; they differ only in writing a
-large gradient into a saved buffer instead of fresh memory (see ``SWITCHES.reuse_elements``).
+functions compute what autograd would and save what it would, with fewer passes over memory.
 """
 from typing import Optional
 
@@ -32,13 +31,6 @@ def linear_gelu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
                 approximate: str) -> torch.Tensor:
     """``gelu(x W^T + b)`` in one oneDNN matmul (GELU epilogue), no autograd."""
     return torch.ops.mkldnn._linear_pointwise(x, weight, bias, 'gelu', [], approximate)
-
-
-def mm_reusing(a: torch.Tensor, b: torch.Tensor, buffer: torch.Tensor) -> torch.Tensor:
-    """``a @ b``, written into ``buffer`` (same shape, no longer needed) when the result is large."""
-    if buffer.numel() >= SWITCHES.reuse_elements or not onednn_ok(a):
-        return torch.mm(a, b, out=buffer)
-    return linear(a, b.t())
 
 
 def mlp_in_chunks(x, w1, b1, w2, b2, base, approximate):
@@ -79,10 +71,7 @@ class LinearFn(torch.autograd.Function):
 class LinearGELUFn(torch.autograd.Function):
     """``gelu(x W^T + b)`` for training, GEMMs through :func:`linear`.
 
-    Saves the input and the pre-activation, as autograd would. The GELU backward overwrites the
-    gradient it reads (elementwise, so that is safe) instead of filling a fresh (rows, 4C)
-    tensor. That gradient is private to this function: the block gives its output only to GRN,
-    whose backward creates it.
+    Saves the input and the pre-activation, as autograd would.
     """
 
     @staticmethod
@@ -96,11 +85,7 @@ class LinearGELUFn(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         x, weight, h = ctx.saved_tensors
-        if grad.is_contiguous():
-            grad = torch.ops.aten.gelu_backward.grad_input(grad, h, approximate=ctx.approximate,
-                                                           grad_input=grad)
-        else:  # e.g. an expanded gradient: never write into it
-            grad = torch.ops.aten.gelu_backward(grad, h, approximate=ctx.approximate)
+        grad = torch.ops.aten.gelu_backward(grad, h, approximate=ctx.approximate)
         needs = ctx.needs_input_grad
         grad_x = linear(grad, weight.t()) if needs[0] else None
         grad_w = grad.t().mm(x) if needs[1] else None
@@ -112,11 +97,9 @@ class MLPFn(torch.autograd.Function):
     """``gelu(x W1^T + b1) W2^T + b2 (+ base)`` for training (V1 blocks): the whole MLP and the
     residual add as one function.
 
-    Saves ``x``, the pre-activation and the activation, as autograd would. Its backward fills
-    no fresh (rows, 4C) tensor when that would be large: the activation's gradient goes into the
-    saved activation's buffer (once ``W2``'s gradient has used it), the GELU gradient over it.
-    Writing into a saved tensor bumps its version, so a second backward through the same graph
-    fails loudly instead of reading overwritten values.
+    Saves ``x``, the pre-activation and the activation, as autograd would. The GELU gradient
+    overwrites the hidden gradient, a tensor this backward created (one (rows, 4C) buffer for
+    both instead of two).
     """
 
     @staticmethod
@@ -136,7 +119,7 @@ class MLPFn(torch.autograd.Function):
         grad = grad.contiguous()
         grad_w2 = grad.t().mm(a) if needs[3] else None
         grad_b2 = grad.sum(0) if needs[4] else None
-        grad_h = mm_reusing(grad, w2, a)
+        grad_h = linear(grad, w2.t())
         grad_h = torch.ops.aten.gelu_backward.grad_input(grad_h, h, approximate=ctx.approximate,
                                                          grad_input=grad_h)
         grad_w1 = grad_h.t().mm(x) if needs[1] else None

@@ -285,28 +285,22 @@ def test_training_gradients_match_timm(arch, timm_name):
         assert_close_scaled(grads[0][name], grad.reshape(grads[0][name].shape))
 
 
-@pytest.mark.parametrize('reuse', [True, False], ids=['buffer-reused', 'fresh'])
 @pytest.mark.parametrize('grn,layer_scale', [(False, 0.5), (True, None)], ids=['v1', 'v2'])
-def test_second_backward_through_the_same_graph(grn, layer_scale, reuse, monkeypatch):
-    """A V1 block's backward writes a large gradient into a buffer it saved (forced here for
-    any size); a second backward through the same graph (retain_graph=True) must then fail
-    loudly, never read overwritten values. Otherwise it gives the same gradients again."""
-    monkeypatch.setattr(SWITCHES, 'reuse_elements', 0 if reuse else 1 << 60)
+def test_second_backward_through_the_same_graph(grn, layer_scale):
+    """The autograd functions leave what they saved intact: a second backward through the same
+    graph (retain_graph=True) gives the same gradients, as autograd does."""
     block, _ = _block(grn=grn, layer_scale=layer_scale)
     x = _input(2, 16, 9, 9).requires_grad_()
     out = block(x)
     out.sum().backward(retain_graph=True)
-    first = x.grad.clone()
+    first = {'input': x.grad.clone()}
+    first.update({k: p.grad.clone() for k, p in block.named_parameters()})
     x.grad = None
-    if reuse and not grn:
-        with pytest.raises(RuntimeError, match='modified by an inplace operation'):
-            out.sum().backward()
-    else:
-        out.sum().backward()
-        assert_close_scaled(x.grad, first)
-    x.grad = None
-    block(x).sum().backward()
-    assert_close_scaled(x.grad, first)
+    block.zero_grad(set_to_none=True)
+    out.sum().backward()
+    assert_close_scaled(x.grad, first['input'])
+    for name, param in block.named_parameters():
+        assert_close_scaled(param.grad, first[name])
 
 
 @pytest.mark.parametrize('grn,layer_scale', [(False, 1e-6), (True, None)], ids=['v1', 'v2'])

@@ -35,7 +35,7 @@ def test_backbone_mode_peers_and_ablations_equal_ours():
                     '--impls', 'ours,timm,mmpretrain_cl')
     rows = _rows(proc.stdout)
     impls = ['ours', 'timm', 'mmpretrain_cl', 'ours -no-onednn', 'ours -no-fold',
-             'ours -no-dwgrad', 'ours -no-chunks', 'ours -no-reuse', 'ours -plain']
+             'ours -no-dwgrad', 'ours -no-chunks', 'ours -plain']
     assert sorted(rows) == sorted((i, m) for i in impls for m in ('infer', 'train'))
     assert rows[('ours', 'infer')]['peer/ours'] == '1.00x'
     for impl in impls[1:]:
