@@ -87,6 +87,7 @@ def main(argv=None):
     launch.check_type_names(cfg)
     launch.check_datasets(cfg, ['test_dataloader'])
     Runner.from_cfg(cfg).test()
+    launch.end_distributed_worker()
 
 
 if __name__ == '__main__':

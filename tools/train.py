@@ -58,6 +58,7 @@ def main(argv=None):
     launch.check_datasets(cfg, ['train_dataloader', 'val_dataloader'])
     runner = Runner.from_cfg(cfg)
     runner.train()
+    launch.end_distributed_worker()
 
 
 if __name__ == '__main__':

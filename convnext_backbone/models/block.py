@@ -15,8 +15,8 @@ mmpretrain; docs/benchmarks.md has what each technique buys):
   layer scale and add are one ``addcmul`` (the mask drawn exactly as :func:`drop_path` draws it).
 * Inference on CPU: ``pwconv1`` + bias + GELU in one oneDNN matmul, ``pwconv2`` + bias +
   residual in another; large MLPs in row chunks (:mod:`.fused_linear`).
-* Training on CPU: the MLP as one autograd function with oneDNN GEMMs and no fresh large
-  gradient buffers (:mod:`.fused_linear`); the depthwise convolution's weight gradient as a
+* Training on CPU: the MLP as one autograd function with oneDNN GEMMs, its GELU gradient
+  computed in place (:mod:`.fused_linear`); the depthwise convolution's weight gradient as a
   convolution (:mod:`.depthwise`).
 
 GPU, autocast, other dtypes and tracers (TorchScript, FX, ``torch.compile``, ONNX) get the

@@ -33,3 +33,31 @@ def test_two_process_gloo_training_completes_with_synced_weights(tmp_path):
     for key in w0:
         torch.testing.assert_close(w0[key], w1[key])
     assert (tmp_path / 'epoch_2.pth').is_file()
+
+
+END_WORKER = '''
+import logging, sys, torch.distributed as dist
+from convnext_backbone import launch
+launch.end_distributed_worker()  # not distributed yet: returns
+dist.init_process_group('gloo')
+rank = dist.get_rank()
+log = logging.getLogger('worker')
+log.addHandler(logging.FileHandler(sys.argv[1] + f'/rank{rank}.log'))
+log.warning('last words of rank %d', rank)
+print(f'rank {rank} done', end='')  # no newline: only an explicit flush writes it
+launch.end_distributed_worker()
+print('not reached')
+'''
+
+
+def test_end_distributed_worker_flushes_and_exits_zero(tmp_path):
+    """Every rank of a finished run leaves with exit code 0, its log file and output written,
+    the process group torn down first, and nothing after the call runs."""
+    script = tmp_path / 'end_worker.py'
+    script.write_text(END_WORKER)
+    proc = torchrun(2, script, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert 'rank 0 done' in proc.stdout and 'rank 1 done' in proc.stdout
+    assert 'not reached' not in proc.stdout
+    for rank in (0, 1):
+        assert (tmp_path / f'rank{rank}.log').read_text() == f'last words of rank {rank}\n'
