@@ -205,8 +205,10 @@ class ConvNeXt(BaseModule):
                 'images.')
         need = self.stage_strides[self.out_indices[-1]]
         if x.shape[2] < need or x.shape[3] < need:
-            raise ValueError(f'ConvNeXt input of size {tuple(x.shape[2:])} is too small: with '
-                             f'out_indices {self.out_indices} both H and W must be >= {need}.')
+            raise ValueError(
+                f'ConvNeXt input of size {tuple(x.shape[2:])} is too small: with out_indices '
+                f'{self.out_indices} both H and W must be >= {need}. Resize or pad the images '
+                f'to at least {need}x{need}, or drop the deeper out_indices.')
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Features of the ``out_indices`` stages, each after its ``norm{i}``."""
