@@ -1,34 +1,22 @@
 """The two Mask R-CNN ConvNeXt-T detectors of the benchmark: our config and mmdet's own (whose
 backbone is mmpretrain's), with identical weights, and a synthetic training batch.
 """
-import os
-import tempfile
-
 import torch
 
 from convnext_backbone.checkpoint import load_pretrained
 
 from .peers import realistic_weights_
 
-# mmdet's own ConvNeXt-T Mask R-CNN (mmpretrain backbone), read the way users inherit it
+# mmdet's own ConvNeXt-T Mask R-CNN (mmpretrain backbone), from the installed mmdet
 MASKRCNN_MMDET = 'mmdet::convnext/mask-rcnn_convnext-t-p4-w7_fpn_amp-ms-crop-3x_coco.py'
 
 
 def _load_cfg(path: str):
-    """A config file, or ``'mmdet::...'`` read the way users inherit it (``_base_``)."""
+    """A config file, or ``'mmdet::...'`` from the installed mmdet (mmengine's ``get_config``).
+    ``custom_imports`` (ours, or mmdet's import of mmpretrain) are imported on loading."""
     from mmengine.config import Config
-    from mmengine.utils import import_modules_from_strings
-    if '::' in path:
-        with tempfile.TemporaryDirectory() as tmp:
-            inherit = os.path.join(tmp, 'inherits.py')
-            with open(inherit, 'w') as f:
-                f.write(f'_base_ = [{path!r}]\n')
-            cfg = Config.fromfile(inherit)
-    else:
-        cfg = Config.fromfile(path)
-    if cfg.get('custom_imports'):
-        import_modules_from_strings(**cfg.custom_imports)
-    return cfg
+    from mmengine.hub import get_config
+    return get_config(path) if '::' in path else Config.fromfile(path)
 
 
 def build_detector(path: str):
