@@ -1,0 +1,193 @@
+"""The export driver: config + checkpoint -> model (strictly loaded) -> exportable wrapper ->
+ONNX file with its contract in the metadata.
+
+Exported with PyTorch's TorchScript-based exporter (``dynamo=False``), opset 17: it traces the
+data-dependent post-processing (NMS, per-level RoI selection) with real data, and our ops write
+standard ONNX operators for it. Everything here raises :class:`ExportError` for bad input.
+"""
+import importlib
+import os
+import warnings
+from typing import Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from .errors import ExportError
+from .preprocess import check_shape, size_divisor
+
+OPSET = 17
+TASKS = ('detection', 'segmentation', 'backbone')
+
+
+def load_config(config: str, cfg_options: Optional[dict] = None):
+    """Read a config (ours or any that names our backbone) and check it has a model we know."""
+    import convnext_backbone  # noqa: F401  (registers our modules, applies the stack fixes)
+    from mmengine.config import Config
+    if not os.path.isfile(config):
+        raise ExportError(f'config {config!r} does not exist: give the path of a config file, '
+                          'e.g. configs/maskrcnn_convnext_t_coco.py.')
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if cfg.get('default_scope') not in ('mmdet', 'mmseg') or 'model' not in cfg:
+        raise ExportError(f'config {config} is neither an mmdet nor an mmseg model config '
+                          f"(default_scope={cfg.get('default_scope')!r}): export one of the "
+                          'configs under configs/ or one that inherits them.')
+    backbone = cfg.model.get('backbone')
+    if isinstance(backbone, dict):
+        backbone['init_cfg'] = None  # weights come from the checkpoint; never download here
+    return cfg
+
+
+def build_model(cfg, seed: int = 0) -> nn.Module:
+    """Build ``cfg.model`` in its scope, SyncBN reverted to BN, in eval mode. Its random weights
+    are drawn with ``seed`` (the global RNG is left as it was), so a model exported without a
+    checkpoint can be rebuilt to compare with."""
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.registry import init_default_scope
+    init_default_scope(cfg.default_scope)
+    models = importlib.import_module(f'{cfg.default_scope}.registry').MODELS
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = revert_sync_batchnorm(models.build(cfg.model))
+    return model.eval()
+
+
+def _brief(keys, limit: int = 3) -> str:
+    keys = list(keys)
+    shown = ', '.join(keys[:limit])
+    return f'{len(keys)} ({shown}{", ..." if len(keys) > limit else ""})'
+
+
+def load_weights(model: nn.Module, checkpoint: str, config_name: str = 'the config') -> None:
+    """Load a checkpoint into ``model`` strictly, read through the package's safe loader: any
+    missing, unexpected or mis-shaped key is an :class:`ExportError` naming them."""
+    from convnext_backbone.checkpoint import CheckpointError, read_state_dict
+    if not os.path.isfile(checkpoint):
+        raise ExportError(f'checkpoint {checkpoint} does not exist: give the path of a checkpoint '
+                          f'trained with {config_name} (e.g. work_dirs/NAME/epoch_36.pth), or '
+                          "'none' to export random weights.")
+    try:
+        state = read_state_dict(checkpoint)
+    except (CheckpointError, FileNotFoundError) as exc:
+        raise ExportError(f'checkpoint {checkpoint}: {exc}') from None
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}' for k in own
+                  if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or mismatched:
+        parts = [f'{name} keys: {_brief(keys)}' for name, keys in
+                 (('missing', missing), ('unexpected', unexpected),
+                  ('mis-shaped (checkpoint vs model)', mismatched)) if keys]
+        raise ExportError(
+            f'checkpoint {checkpoint} does not fit the model of {config_name}: '
+            f'{"; ".join(parts)}. Export with the config the checkpoint was trained with (a '
+            'pretrained backbone-only checkpoint belongs in model.backbone.init_cfg, not here).')
+    model.load_state_dict(state, strict=True)
+
+
+def task_of(cfg, backbone_only: bool = False) -> str:
+    if backbone_only:
+        return 'backbone'
+    return 'detection' if cfg.default_scope == 'mmdet' else 'segmentation'
+
+
+def wrap(model: nn.Module, task: str) -> nn.Module:
+    """The exportable module for ``task``; :class:`ExportError` for a model we cannot export."""
+    from .detector import DetectorExport
+    from .segmentor import BackboneExport, SegmentorExport
+    kind = type(model).__name__
+    if task == 'backbone':
+        return BackboneExport(model.backbone, getattr(model, 'data_preprocessor', None))
+    try:
+        if task == 'segmentation':
+            if not hasattr(model, 'decode_head') or kind == 'CascadeEncoderDecoder':
+                raise TypeError(f'segmentor {kind} (only EncoderDecoder)')
+            return SegmentorExport(model)
+        if not all(hasattr(model, a) for a in ('rpn_head', 'roi_head')) or \
+                not getattr(model.roi_head, 'with_mask', False):
+            raise TypeError(f'detector {kind} (only two-stage detectors with a mask head: '
+                            'Mask R-CNN, Cascade Mask R-CNN)')
+        return DetectorExport(model)
+    except (TypeError, AttributeError, KeyError) as exc:
+        raise ExportError(f'cannot export this model: {exc}. Export the backbone alone with '
+                          '--backbone-only, or use one of our Mask R-CNN / Cascade Mask R-CNN / '
+                          'UperNet configs.') from None
+
+
+def _dynamic_axes(task: str, output_names: Sequence[str]) -> dict:
+    axes = {'images': {2: 'height', 3: 'width'}}
+    if task == 'detection':
+        axes.update(boxes={0: 'num_dets'}, scores={0: 'num_dets'}, labels={0: 'num_dets'},
+                    masks={0: 'num_dets', 1: 'height', 2: 'width'})
+    else:
+        axes['images'][0] = 'batch'
+        for name in output_names:
+            axes[name] = {0: 'batch', 2: f'{name}_height', 3: f'{name}_width'}
+        if task == 'segmentation':
+            axes['seg_logits'] = {0: 'batch', 2: 'height', 3: 'width'}
+    return axes
+
+
+def export_onnx(wrapper: nn.Module, task: str, out: str, shape: Tuple[int, int],
+                divisor: int, metadata: Optional[dict] = None, seed: int = 0) -> str:
+    """Trace ``wrapper`` on a random image batch of ``shape`` and write ``out``."""
+    import onnx
+    check_shape(shape, divisor)
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.rand(1, 3, *shape, generator=generator) * 255
+    names = list(wrapper.output_names)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # the exporter's deprecation and tracer warnings
+        try:
+            torch.onnx.export(wrapper, (images,), out, dynamo=False, opset_version=OPSET,
+                              input_names=['images'], output_names=names,
+                              dynamic_axes=_dynamic_axes(task, names), do_constant_folding=True)
+        except Exception as exc:  # the exporter raises many kinds; name the op that failed
+            raise ExportError(f'torch.onnx.export failed for the {task} graph: '
+                              f'{type(exc).__name__}: {str(exc).splitlines()[0][:300]}') from None
+    proto = onnx.load(out)
+    onnx.checker.check_model(proto)
+    props = {'task': task, 'size_divisor': str(divisor), 'opset': str(OPSET),
+             'input': 'images (N, 3, H, W) float32, channels as loaded, 0-255',
+             **{k: str(v) for k, v in (metadata or {}).items()}}
+    for key, value in props.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, out)
+    return out
+
+
+def export(config: str, checkpoint: Optional[str], out: str, shape: Optional[Sequence[int]] = None,
+           backbone_only: bool = False, cfg_options: Optional[dict] = None) -> str:
+    """``tools/export.py``: config + checkpoint (``None``: random weights) -> ONNX file."""
+    cfg = load_config(config, cfg_options)
+    task = task_of(cfg, backbone_only)
+    model = build_model(cfg)
+    divisor = size_divisor(model)
+    shape = tuple(shape) if shape else default_shape(cfg, divisor)
+    check_shape(shape, divisor)
+    wrapper = wrap(model, task).eval()  # shares the model's layers: loading below fills both
+    if checkpoint is not None:
+        load_weights(model, checkpoint, config)
+    metadata = {'config': os.path.basename(config)}
+    if task == 'detection':
+        metadata['mask_thr_binary'] = wrapper.mask_thr_binary
+        metadata['classes'] = ','.join(map(str, _classes(cfg)))
+    if task == 'segmentation' and cfg.model.get('test_cfg', {}).get('mode') == 'slide':
+        metadata['note'] = 'whole-image inference (the config tests with sliding windows)'
+    return export_onnx(wrapper, task, out, shape, divisor, metadata)
+
+
+def _classes(cfg) -> Sequence[str]:
+    dataset = cfg.get('test_dataloader', {}).get('dataset', {})
+    classes = (dataset.get('metainfo') or {}).get('classes')
+    return classes or ()
+
+
+def default_shape(cfg, divisor: int) -> Tuple[int, int]:
+    """A small export size (any size works afterwards; the graph's H and W are dynamic)."""
+    return (256, 256) if divisor <= 256 else (divisor, divisor)

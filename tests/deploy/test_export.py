@@ -1,0 +1,156 @@
+"""ONNX export of the backbone, UperNet and (Cascade) Mask R-CNN: the graph run in plain
+onnxruntime must give the eager model's own results at an input size other than the export size,
+with random and with briefly trained toy weights; bad input to tools/export.py is one clear
+error line."""
+import pytest
+
+from conftest import REPO, load_tool, run_tool
+
+pytest.importorskip('onnxruntime')
+pytest.importorskip('onnx')
+
+from convnext_backbone.deploy import ExportError, OnnxModel, export  # noqa: E402
+from convnext_backbone.deploy.verify import images_for, verify  # noqa: E402
+
+TOY_DET_REL = 'configs/toy/maskrcnn_convnext_toy_coco.py'
+TOY_SEG_REL = 'configs/toy/upernet_convnext_toy_ade20k.py'
+TOY_DET, TOY_SEG = str(REPO / TOY_DET_REL), str(REPO / TOY_SEG_REL)
+TOY_CASCADE = str(REPO / 'tests/deploy/cascade_toy.py')
+V2 = {'model.backbone.arch': dict(depths=[1, 1, 3, 1], channels=[32, 64, 128, 256], grn=True),
+      'model.backbone.layer_scale_init_value': 0}
+EXPORT_SHAPE = (64, 64)
+CHECK_SHAPE = (96, 128)  # another size than the export's: the graph's H and W are dynamic
+
+
+@pytest.fixture(scope='module')
+def trained_det(toy_root, tmp_path_factory):
+    """The toy Mask R-CNN after 2 training iterations (4 images, batch 2)."""
+    coco, work = toy_root / 'coco', tmp_path_factory.mktemp('deploy_det')
+    ann = f'{coco}/annotations/instances_val2017.json'
+    run_tool(REPO / 'tools' / 'train.py', TOY_DET_REL, '--work-dir', work, '--cfg-options',
+             f'train_dataloader.dataset.data_root={coco}/',
+             f'val_dataloader.dataset.data_root={coco}/', f'val_evaluator.ann_file={ann}',
+             'train_dataloader.batch_size=2', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=5',
+             'default_hooks.checkpoint.interval=1')
+    return work / 'epoch_1.pth'
+
+
+@pytest.fixture(scope='module')
+def trained_seg(toy_root, tmp_path_factory):
+    """The toy UperNet after 2 training iterations (batch 2)."""
+    ade, work = toy_root / 'ade' / 'ADEChallengeData2016', tmp_path_factory.mktemp('deploy_seg')
+    run_tool(REPO / 'tools' / 'train.py', TOY_SEG_REL, '--work-dir', work, '--cfg-options',
+             *[f'{loader}.dataset.data_root={ade}' for loader in
+               ('train_dataloader', 'val_dataloader', 'test_dataloader')],
+             'train_dataloader.batch_size=2', 'train_cfg.max_iters=2', 'train_cfg.val_interval=5',
+             'default_hooks.checkpoint.interval=2')
+    return work / 'iter_2.pth'
+
+
+def export_and_verify(tmp_path, config, checkpoint=None, cfg_options=None, **kwargs):
+    out = export(config, checkpoint, str(tmp_path / 'model.onnx'), shape=EXPORT_SHAPE,
+                 cfg_options=cfg_options, **kwargs)
+    return verify(config, checkpoint, out, shape=CHECK_SHAPE, cfg_options=cfg_options)
+
+
+def assert_same_detections(report):
+    assert report['count_eager'] > 0, report  # something to compare
+    assert report['count_onnx'] == report['count_eager'], report
+    assert report['labels_equal'], report
+    assert report['box_diff'] < 0.5, report
+    assert report['score_diff'] < 1e-3, report
+    assert report['mask_iou_min'] >= 0.99, report
+
+
+@pytest.mark.parametrize('config', [TOY_DET, TOY_SEG])
+def test_backbone_alone(tmp_path, config):
+    report = export_and_verify(tmp_path, config, backbone_only=True)
+    assert report['task'] == 'backbone' and report['shape'] == CHECK_SHAPE
+    assert report['max_abs_diff'] < 1e-4, report
+
+
+@pytest.mark.parametrize('cfg_options', [None, V2], ids=['v1', 'v2'])
+def test_upernet_random_weights(tmp_path, cfg_options):
+    report = export_and_verify(tmp_path, TOY_SEG, cfg_options=cfg_options)
+    assert report['task'] == 'segmentation'
+    assert report['max_abs_diff'] < 1e-3, report
+
+
+def test_upernet_trained(tmp_path, trained_seg):
+    report = export_and_verify(tmp_path, TOY_SEG, str(trained_seg))
+    assert report['max_abs_diff'] < 1e-3, report
+
+
+@pytest.mark.parametrize('cfg_options', [None, V2], ids=['v1', 'v2'])
+def test_mask_rcnn_random_weights(tmp_path, cfg_options):
+    assert_same_detections(export_and_verify(tmp_path, TOY_DET, cfg_options=cfg_options))
+
+
+def test_mask_rcnn_trained(tmp_path, trained_det):
+    assert_same_detections(export_and_verify(tmp_path, TOY_DET, str(trained_det)))
+
+
+def test_cascade_mask_rcnn_random_weights(tmp_path):
+    assert_same_detections(export_and_verify(tmp_path, TOY_CASCADE))
+
+
+def test_graph_contract(tmp_path):
+    """Standard operators only, one input, the documented outputs and metadata."""
+    import onnx
+    path = export(TOY_DET, None, str(tmp_path / 'det.onnx'), shape=EXPORT_SHAPE)
+    proto = onnx.load(path)
+    assert [i.name for i in proto.graph.input] == ['images']
+    assert [o.name for o in proto.graph.output] == ['boxes', 'scores', 'labels', 'masks']
+    assert {op.domain for op in proto.opset_import} <= {'', 'ai.onnx'}
+    ops = {node.op_type for node in proto.graph.node}
+    assert {'NonMaxSuppression', 'RoiAlign'} <= ops
+    assert all(node.domain in ('', 'ai.onnx') for node in proto.graph.node)
+    graph = OnnxModel(path)
+    assert graph.metadata['task'] == 'detection' and graph.size_divisor == 32
+    out = graph(images_for(CHECK_SHAPE))
+    assert out['labels'].dtype.name == 'int64'
+    assert out['masks'].shape[1:] == CHECK_SHAPE
+    with pytest.raises(ExportError, match='multiples of 32'):
+        graph(images_for((100, 128)))
+    with pytest.raises(ExportError, match='one image at a time'):
+        graph(images_for(CHECK_SHAPE, batch=2))
+
+
+# ------------------------------------------------------------------ bad input to the tool
+@pytest.fixture(scope='module')
+def tool():
+    return load_tool('export')
+
+
+def test_shape_not_a_multiple_of_32(tool, tmp_path):
+    with pytest.raises(ExportError, match=r'--shape 100 64: .*multiples of 32.* 128 64'):
+        tool.main([TOY_SEG, 'none', '--out', str(tmp_path / 'a.onnx'), '--shape', '100', '64'])
+
+
+def test_checkpoint_of_another_model(tool, tmp_path, trained_seg):
+    with pytest.raises(ExportError, match=r'does not fit the model of .*missing keys: \d+ .*'
+                                          r'unexpected keys: \d+ \(decode_head'):
+        tool.main([TOY_DET, str(trained_seg), '--out', str(tmp_path / 'a.onnx')])
+
+
+def test_mis_shaped_checkpoint(tool, tmp_path, trained_seg):
+    """The same model with other sizes: mis-shaped keys are named, nothing half-loaded."""
+    with pytest.raises(ExportError, match=r'mis-shaped .*decode_head.conv_seg.weight'):
+        tool.main([TOY_SEG, str(trained_seg), '--out', str(tmp_path / 'a.onnx'),
+                   '--cfg-options', 'model.decode_head.num_classes=7'])
+
+
+def test_head_that_cannot_export(tool, tmp_path):
+    with pytest.raises(ExportError, match='cannot export this model.*--backbone-only'):
+        tool.main([TOY_DET, 'none', '--out', str(tmp_path / 'a.onnx'), '--cfg-options',
+                   'model.roi_head.mask_head=None', 'model.roi_head.mask_roi_extractor=None'])
+
+
+def test_cli_error_is_one_line(tmp_path):
+    proc = run_tool(REPO / 'tools' / 'export.py', TOY_DET, tmp_path / 'missing.pth', '--out',
+                    tmp_path / 'a.onnx', check=False)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith('error:')]
+    assert len(errors) == 1 and proc.stderr.rstrip().endswith(errors[0]), proc.stderr
+    assert errors[0].startswith('error: checkpoint') and 'does not exist' in errors[0]
+    assert 'Traceback' not in proc.stderr
