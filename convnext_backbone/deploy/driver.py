@@ -40,17 +40,18 @@ def load_config(config: str, cfg_options: Optional[dict] = None):
     return cfg
 
 
-def build_model(cfg, seed: int = 0) -> nn.Module:
+def build_model(cfg, seed: int = 0, device: str = 'cpu') -> nn.Module:
     """Build ``cfg.model`` in its scope, SyncBN reverted to BN, in eval mode. Its random weights
     are drawn with ``seed`` (the global RNG is left as it was), so a model exported without a
-    checkpoint can be rebuilt to compare with."""
+    checkpoint can be rebuilt to compare with. ``device='meta'`` allocates no weights (checks)."""
     from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import init_default_scope
     init_default_scope(cfg.default_scope)
     models = importlib.import_module(f'{cfg.default_scope}.registry').MODELS
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = revert_sync_batchnorm(models.build(cfg.model))
+        with torch.device(device):
+            model = revert_sync_batchnorm(models.build(cfg.model))
     return model.eval()
 
 

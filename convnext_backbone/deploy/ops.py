@@ -67,7 +67,9 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
 def batched_nms(boxes: Tensor, scores: Tensor, groups: Tensor, iou_threshold: float) -> Tensor:
     """NMS within each group (class or level), as mmcv's ``batched_nms``: the boxes of each group
     are shifted by ``group * (max coordinate + 1)`` so that groups never overlap."""
-    offsets = groups.to(boxes.dtype) * (boxes.max() + 1)
+    # max(0, max coordinate): defined for no boxes too (boxes are clipped to >= 0 anyway)
+    top = torch.cat([boxes.reshape(-1), boxes.new_zeros(1)]).max()
+    offsets = groups.to(boxes.dtype) * (top + 1)
     return nms(boxes + offsets[:, None], scores, iou_threshold)
 
 

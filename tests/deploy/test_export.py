@@ -9,7 +9,9 @@ from conftest import REPO, load_tool, run_tool
 pytest.importorskip('onnxruntime')
 pytest.importorskip('onnx')
 
-from convnext_backbone.deploy import ExportError, OnnxModel, export  # noqa: E402
+from convnext_backbone.deploy import (ExportError, OnnxModel, build_model, export,  # noqa: E402
+                                      load_config, wrap)
+from convnext_backbone.deploy.driver import task_of  # noqa: E402
 from convnext_backbone.deploy.verify import images_for, verify  # noqa: E402
 
 TOY_DET_REL = 'configs/toy/maskrcnn_convnext_toy_coco.py'
@@ -94,6 +96,15 @@ def test_cascade_mask_rcnn_random_weights(tmp_path):
     assert_same_detections(export_and_verify(tmp_path, TOY_CASCADE))
 
 
+def test_no_detections(tmp_path):
+    """An image where nothing passes the score threshold: empty outputs, as in eager mmdet."""
+    report = export_and_verify(tmp_path, TOY_DET, cfg_options={'model.test_cfg.rcnn.score_thr':
+                                                               0.999})
+    assert report['count_onnx'] == report['count_eager'] == 0, report
+    out = OnnxModel(str(tmp_path / 'model.onnx'))(images_for(CHECK_SHAPE))
+    assert out['boxes'].shape == (0, 4) and out['masks'].shape == (0, *CHECK_SHAPE)
+
+
 def test_graph_contract(tmp_path):
     """Standard operators only, one input, the documented outputs and metadata."""
     import onnx
@@ -114,6 +125,30 @@ def test_graph_contract(tmp_path):
         graph(images_for((100, 128)))
     with pytest.raises(ExportError, match='one image at a time'):
         graph(images_for(CHECK_SHAPE, batch=2))
+
+
+def shipped_configs():
+    return sorted(p.relative_to(REPO).as_posix() for p in (REPO / 'configs').rglob('*.py')
+                  if not {'_base_', 'toy', '__pycache__'} & set(p.parts))
+
+
+# one per family and version run by default; the rest differ only in backbone size
+FAMILY = ('maskrcnn_convnext_t_coco', 'cascade_maskrcnn_convnext_t_3x', 'upernet_convnext_t_160k',
+          'maskrcnn_convnextv2_atto', 'upernet_convnextv2_atto')
+
+
+@pytest.mark.parametrize('config', [
+    c if any(f in c for f in FAMILY) else pytest.param(c, marks=pytest.mark.slow)
+    for c in shipped_configs()])
+def test_every_shipped_config_has_an_exportable_model(config):
+    """Each shipped config's model (built without weights) wraps for export, whole and backbone;
+    the toy tests above run the same wrappers end to end."""
+    cfg = load_config(str(REPO / config))
+    model = build_model(cfg, device='meta')
+    wrapper = wrap(model, task_of(cfg))
+    assert wrapper.output_names == (['boxes', 'scores', 'labels', 'masks'] if
+                                    cfg.default_scope == 'mmdet' else ['seg_logits'])
+    assert wrap(model, 'backbone').output_names == ['feat0', 'feat1', 'feat2', 'feat3']
 
 
 # ------------------------------------------------------------------ bad input to the tool
