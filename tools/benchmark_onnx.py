@@ -1,0 +1,136 @@
+"""ONNX Runtime against our eager model: inference seconds per call, interleaved, medians.
+
+    python tools/benchmark_onnx.py [--cases backbone toy-maskrcnn maskrcnn upernet]
+        [--repeat 5] [--threads 2] [--det-shape 800 1216] [--work-dir /tmp/onnx_bench]
+
+Cases (random weights; nothing is downloaded):
+  backbone       ConvNeXt-T backbone (configs/maskrcnn_convnext_t_coco.py --backbone-only), 8x224x224
+  toy-maskrcnn   configs/toy/maskrcnn_convnext_toy_coco.py, one 128x224 image
+  maskrcnn       configs/maskrcnn_convnext_t_coco.py, one image of --det-shape
+  upernet        configs/upernet/upernet_convnext_t_160k_ade20k.py, one 512x512 image (whole-image inference)
+Both sides include the data preprocessing and the post-processing (detections with masks at the
+input size / seg logits at the input size). Eager = the mmdet/mmseg model's own test_step on our
+backbone (its CPU fast path on); ONNX = tools/export.py's graph in an onnxruntime CPU session.
+Prints a markdown table with the CPU model and ISA; see docs/deployment.md.
+"""
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+import torch
+
+from convnext_backbone.deploy import OnnxModel, build_model, export_onnx, load_config, wrap
+from convnext_backbone.deploy.driver import task_of
+from convnext_backbone.deploy.preprocess import size_divisor
+from convnext_backbone.deploy.reference import eager_detections, eager_seg_logits
+from convnext_backbone.deploy.verify import images_for
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CASES = {
+    'backbone': ('configs/maskrcnn_convnext_t_coco.py', True, (224, 224), 8),
+    'toy-maskrcnn': ('configs/toy/maskrcnn_convnext_toy_coco.py', False, (128, 224), 1),
+    'maskrcnn': ('configs/maskrcnn_convnext_t_coco.py', False, None, 1),
+    'upernet': ('configs/upernet/upernet_convnext_t_160k_ade20k.py', False, (512, 512), 1),
+}
+# the UperNet T config's path before configs/ was split into folders
+OLD_PATHS = {'configs/upernet/upernet_convnext_t_160k_ade20k.py':
+             'configs/upernet_convnext_t_ade20k.py'}
+
+
+def cpu_description() -> str:
+    model, flags = platform.processor() or 'unknown CPU', set()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name') and model in ('', 'unknown CPU', 'x86_64'):
+                    model = line.split(':', 1)[1].strip()
+                if line.startswith('flags'):
+                    flags = set(line.split(':', 1)[1].split())
+    except OSError:
+        pass
+    isa = 'AVX-512' if 'avx512f' in flags else 'AVX2' if 'avx2' in flags else 'no AVX2'
+    extra = [name for flag, name in (('avx512_vnni', 'VNNI'), ('amx_tile', 'AMX'))
+             if flag in flags]
+    return f'{model}, {isa}' + (f' ({", ".join(extra)})' if extra else '')
+
+
+def eager_runner(case, model, images):
+    config, backbone_only = CASES[case][:2]
+    if backbone_only:
+        def run():
+            with torch.no_grad():
+                x = model.data_preprocessor(dict(inputs=list(images)))['inputs']
+                return model.backbone(x)
+        return run
+    if model.__class__.__name__.endswith('EncoderDecoder'):
+        model.test_cfg['mode'] = 'whole'  # what the graph computes (one 512 window anyway)
+        return lambda: eager_seg_logits(model, images)
+    return lambda: eager_detections(model, images)
+
+
+def measure(case, args) -> dict:
+    config, backbone_only, shape, batch = CASES[case]
+    shape = tuple(args.det_shape) if shape is None else shape
+    if not os.path.isfile(os.path.join(REPO, config)):
+        config = OLD_PATHS.get(config, config)
+    config = os.path.join(REPO, config)
+    path = os.path.join(args.work_dir, f'{case}.onnx')
+    cfg = load_config(config)
+    model = build_model(cfg)  # random weights, shared by the graph and the eager side
+    task = task_of(cfg, backbone_only)
+    trace = shape if backbone_only else (min(shape[0], 256), min(shape[1], 256))
+    start = time.perf_counter()
+    export_onnx(wrap(model, task), task, path, trace, size_divisor(model))
+    export_s = time.perf_counter() - start
+    graph = OnnxModel(path, threads=args.threads)
+    images = images_for(shape, batch=batch)
+    runs = {'eager': eager_runner(case, model, images), 'onnxruntime': lambda: graph(images)}
+    times = {name: [] for name in runs}
+    for name, run in runs.items():  # warm-up
+        run()
+    for _ in range(args.repeat):
+        for name, run in runs.items():  # interleaved
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return dict(case=case, input=f'{batch}x3x{shape[0]}x{shape[1]}', export_s=export_s,
+                **{name: statistics.median(t) for name, t in times.items()},
+                spread={name: (min(t), max(t)) for name, t in times.items()})
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--cases', nargs='+', choices=list(CASES), default=list(CASES))
+    parser.add_argument('--repeat', type=int, default=5)
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--det-shape', type=int, nargs=2, default=(800, 1216), metavar=('H', 'W'))
+    parser.add_argument('--work-dir', default='/tmp/onnx_bench')
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
+    os.makedirs(args.work_dir, exist_ok=True)
+    print(f'# {cpu_description()}; {args.threads} threads; torch {torch.__version__}; '
+          f'onnxruntime {__import__("onnxruntime").__version__}; medians of {args.repeat} '
+          f'interleaved runs after a warm-up; load average at start {load_average()}')
+    print('| case | input | eager (s) | onnxruntime (s) | eager / ORT |')
+    print('|---|---|---|---|---|')
+    for case in args.cases:
+        r = measure(case, args)
+        print(f"| {r['case']} | {r['input']} | {r['eager']:.3f} | {r['onnxruntime']:.3f} | "
+              f"{r['eager'] / r['onnxruntime']:.2f}x |", flush=True)
+        print(f"  <!-- spread {r['spread']}, export {r['export_s']:.0f} s -->", file=sys.stderr)
+    print(f'# load average at end {load_average()}')
+
+
+def load_average() -> str:
+    try:
+        return '/'.join(f'{v:.2f}' for v in os.getloadavg())
+    except OSError:  # pragma: no cover
+        return 'unknown'
+
+
+if __name__ == '__main__':
+    main()
