@@ -1,13 +1,14 @@
 """Export a model of a config to ONNX: the full detector / segmentor, or the backbone alone.
 
     python tools/export.py CONFIG CHECKPOINT --out FILE.onnx [--shape H W] [--backbone-only]
-        [--cfg-options key=value ...] [--verify]
+        [--static] [--cfg-options key=value ...] [--verify]
 
 The graph takes one input, ``images``: (N, 3, H, W) float32, channels as loaded (BGR for
 OpenCV), values 0-255; normalisation and channel swap happen inside. H and W are dynamic and
 must be multiples of 32. Outputs: detection (N = 1) ``boxes`` (K, 4) xyxy, ``scores`` (K,),
 ``labels`` (K,) int64, ``masks`` (K, H, W) probabilities; segmentation ``seg_logits``
 (N, C, H, W); backbone ``feat0..feat3``. --shape is the size traced at export (default 256 256).
+--static fixes the input to (1, 3) + --shape. CHECKPOINT 'none' exports random weights.
 --verify runs the graph in onnxruntime at another size and compares it with the eager model.
 Bad input ends with one `error: ...` line that names the problem and the fix.
 See docs/deployment.md.
@@ -29,6 +30,8 @@ def parse_args(argv=None):
                         help='image size traced at export (multiples of 32; default 256 256)')
     parser.add_argument('--backbone-only', action='store_true',
                         help='export the backbone (with the preprocessing) alone')
+    parser.add_argument('--static', action='store_true',
+                        help='fix the input to (1, 3, H, W) of --shape (default: H, W dynamic)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE')
     parser.add_argument('--verify', action='store_true',
                         help='compare onnxruntime with the eager model at another input size')
@@ -41,7 +44,8 @@ def main(argv=None):
         raise ExportError(f'--out {args.out}: name the output file *.onnx, e.g. --out model.onnx')
     checkpoint = None if args.checkpoint.lower() == 'none' else args.checkpoint
     path = export(args.config, checkpoint, args.out, shape=args.shape,
-                  backbone_only=args.backbone_only, cfg_options=args.cfg_options)
+                  backbone_only=args.backbone_only, cfg_options=args.cfg_options,
+                  static=args.static)
     print(f'wrote {path}')
     if args.verify:
         from convnext_backbone.deploy.verify import verify

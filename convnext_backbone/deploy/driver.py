@@ -17,7 +17,6 @@ from .errors import ExportError
 from .preprocess import check_shape, size_divisor
 
 OPSET = 17
-TASKS = ('detection', 'segmentation', 'backbone')
 
 
 def load_config(config: str, cfg_options: Optional[dict] = None):
@@ -27,9 +26,13 @@ def load_config(config: str, cfg_options: Optional[dict] = None):
     if not os.path.isfile(config):
         raise ExportError(f'config {config!r} does not exist: give the path of a config file, '
                           'e.g. configs/maskrcnn_convnext_t_coco.py.')
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    try:
+        cfg = Config.fromfile(config)
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+    except Exception as exc:  # syntax errors, missing bases, bad --cfg-options: many kinds
+        raise ExportError(f'config {config} could not be read ({type(exc).__name__}: '
+                          f'{_first_line(exc)}): fix the file or the --cfg-options.') from None
     if cfg.get('default_scope') not in ('mmdet', 'mmseg') or 'model' not in cfg:
         raise ExportError(f'config {config} is neither an mmdet nor an mmseg model config '
                           f"(default_scope={cfg.get('default_scope')!r}): export one of the "
@@ -51,8 +54,18 @@ def build_model(cfg, seed: int = 0, device: str = 'cpu') -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         with torch.device(device):
-            model = revert_sync_batchnorm(models.build(cfg.model))
+            try:
+                model = revert_sync_batchnorm(models.build(cfg.model))
+            except Exception as exc:  # the registry's KeyError, modules' own checks, ...
+                raise ExportError(f'the model of {cfg.filename} could not be built '
+                                  f'({type(exc).__name__}: {_first_line(exc)}): fix the config '
+                                  'or the --cfg-options.') from None
     return model.eval()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().strip('"')
+    return text.splitlines()[0][:300] if text else '(no message)'
 
 
 def _brief(keys, limit: int = 3) -> str:
@@ -118,7 +131,9 @@ def wrap(model: nn.Module, task: str) -> nn.Module:
                           'UperNet configs.') from None
 
 
-def _dynamic_axes(task: str, output_names: Sequence[str]) -> dict:
+def _dynamic_axes(task: str, output_names: Sequence[str], static: bool = False) -> dict:
+    if static:  # only the number of detections stays data-dependent
+        return {name: {0: 'num_dets'} for name in output_names} if task == 'detection' else {}
     axes = {'images': {2: 'height', 3: 'width'}}
     if task == 'detection':
         axes.update(boxes={0: 'num_dets'}, scores={0: 'num_dets'}, labels={0: 'num_dets'},
@@ -133,8 +148,10 @@ def _dynamic_axes(task: str, output_names: Sequence[str]) -> dict:
 
 
 def export_onnx(wrapper: nn.Module, task: str, out: str, shape: Tuple[int, int],
-                divisor: int, metadata: Optional[dict] = None, seed: int = 0) -> str:
-    """Trace ``wrapper`` on a random image batch of ``shape`` and write ``out``."""
+                divisor: int, metadata: Optional[dict] = None, seed: int = 0,
+                static: bool = False) -> str:
+    """Trace ``wrapper`` on a random image batch of ``shape`` and write ``out``; ``static``
+    fixes the input to (1, 3, *shape) (for runtimes that want static shapes)."""
     import onnx
     check_shape(shape, divisor)
     generator = torch.Generator().manual_seed(seed)
@@ -146,15 +163,18 @@ def export_onnx(wrapper: nn.Module, task: str, out: str, shape: Tuple[int, int],
         try:
             torch.onnx.export(wrapper, (images,), out, dynamo=False, opset_version=OPSET,
                               input_names=['images'], output_names=names,
-                              dynamic_axes=_dynamic_axes(task, names), do_constant_folding=True)
+                              dynamic_axes=_dynamic_axes(task, names, static),
+                              do_constant_folding=True)
         except Exception as exc:  # the exporter raises many kinds; name the op that failed
             raise ExportError(f'torch.onnx.export failed for the {task} graph: '
-                              f'{type(exc).__name__}: {str(exc).splitlines()[0][:300]}') from None
+                              f'{type(exc).__name__}: {_first_line(exc)}') from None
     proto = onnx.load(out)
     onnx.checker.check_model(proto)
     props = {'task': task, 'size_divisor': str(divisor), 'opset': str(OPSET),
              'input': 'images (N, 3, H, W) float32, channels as loaded, 0-255',
              **{k: str(v) for k, v in (metadata or {}).items()}}
+    if static:
+        props['static_shape'] = f'1 3 {shape[0]} {shape[1]}'
     for key, value in props.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -163,7 +183,8 @@ def export_onnx(wrapper: nn.Module, task: str, out: str, shape: Tuple[int, int],
 
 
 def export(config: str, checkpoint: Optional[str], out: str, shape: Optional[Sequence[int]] = None,
-           backbone_only: bool = False, cfg_options: Optional[dict] = None) -> str:
+           backbone_only: bool = False, cfg_options: Optional[dict] = None,
+           static: bool = False) -> str:
     """``tools/export.py``: config + checkpoint (``None``: random weights) -> ONNX file."""
     cfg = load_config(config, cfg_options)
     task = task_of(cfg, backbone_only)
@@ -180,7 +201,7 @@ def export(config: str, checkpoint: Optional[str], out: str, shape: Optional[Seq
         metadata['classes'] = ','.join(map(str, _classes(cfg)))
     if task == 'segmentation' and cfg.model.get('test_cfg', {}).get('mode') == 'slide':
         metadata['note'] = 'whole-image inference (the config tests with sliding windows)'
-    return export_onnx(wrapper, task, out, shape, divisor, metadata)
+    return export_onnx(wrapper, task, out, shape, divisor, metadata, static=static)
 
 
 def _classes(cfg) -> Sequence[str]:

@@ -34,6 +34,11 @@ class OnnxModel:
         if self.task == 'detection' and images.shape[0] != 1:
             raise ExportError(f'a batch of {images.shape[0]} images: the detection graph takes '
                               'one image at a time (N = 1); run it once per image.')
+        static = self.metadata.get('static_shape')
+        if static and tuple(images.shape) != tuple(int(v) for v in static.split()):
+            raise ExportError(f'images of shape {tuple(images.shape)}: this graph was exported '
+                              f'with --static for shape ({static.replace(" ", ", ")}) only; '
+                              're-export without --static for other sizes.')
         height, width = images.shape[2:]
         divisor = self.size_divisor
         if height % divisor or width % divisor:

@@ -53,10 +53,13 @@ def verify(config: str, checkpoint: Optional[str], onnx_path: str,
     model = build_model(cfg)
     if checkpoint is not None:
         load_weights(model, checkpoint, config)
+    static = graph.metadata.get('static_shape')
+    if images is None and static:
+        shape = tuple(int(v) for v in static.split())[2:]
     if images is None:
         divisor = size_divisor(model)
         shape = shape or (3 * divisor, 5 * divisor)
-        images = images_for(shape, batch=1 if graph.task == 'detection' else 2)
+        images = images_for(shape, batch=1 if graph.task == 'detection' or static else 2)
     task = graph.task
     out = graph(images)
     if task == 'detection':

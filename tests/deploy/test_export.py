@@ -134,6 +134,15 @@ def test_no_detections(tmp_path):
     assert out['boxes'].shape == (0, 4) and out['masks'].shape == (0, *CHECK_SHAPE)
 
 
+def test_static_shape(tmp_path):
+    """--static: the graph takes exactly the export size (and says so for any other)."""
+    out = export(TOY_SEG, None, str(tmp_path / 'static.onnx'), shape=CHECK_SHAPE, static=True)
+    report = verify(TOY_SEG, None, out)
+    assert report['shape'] == CHECK_SHAPE and report['max_abs_diff'] < 1e-3, report
+    with pytest.raises(ExportError, match='exported with --static'):
+        OnnxModel(out)(images_for(EXPORT_SHAPE))
+
+
 def test_graph_contract(tmp_path):
     """Standard operators only, one input, the documented outputs and metadata."""
     import onnx
@@ -208,6 +217,17 @@ def test_head_that_cannot_export(tool, tmp_path):
     with pytest.raises(ExportError, match='cannot export this model.*--backbone-only'):
         tool.main([TOY_DET, 'none', '--out', str(tmp_path / 'a.onnx'), '--cfg-options',
                    'model.roi_head.mask_head=None', 'model.roi_head.mask_roi_extractor=None'])
+
+
+def test_model_that_cannot_be_built(tool, tmp_path):
+    with pytest.raises(ExportError, match='could not be built .*NoSuchDetector.*fix the config'):
+        tool.main([TOY_DET, 'none', '--out', str(tmp_path / 'a.onnx'), '--cfg-options',
+                   'model.type=NoSuchDetector'])
+
+
+def test_output_name(tool, tmp_path):
+    with pytest.raises(ExportError, match=r'--out .*a\.pth: name the output file \*\.onnx'):
+        tool.main([TOY_DET, 'none', '--out', str(tmp_path / 'a.pth')])
 
 
 def test_cli_error_is_one_line(tmp_path):
