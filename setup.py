@@ -17,6 +17,7 @@ EXTRAS = {
     'mmseg': ['mmsegmentation>=1.0,<1.3', 'ftfy', 'regex'],
     'safetensors': ['safetensors'],
     'tests': ['pytest', 'timm>=0.9', 'mmpretrain>=1.0', 'safetensors'],
+    'deploy': ['onnx', 'onnxruntime'],
 }
 EXTRAS['all'] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 
