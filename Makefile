@@ -6,12 +6,20 @@ TOY := data/toy
 DET := work_dirs/demo_maskrcnn
 SEG := work_dirs/demo_upernet
 
-.PHONY: setup test demo demo-seg
+.PHONY: setup lint test test-fast demo demo-seg
 setup:
 	bash tools/setup_env.sh
 
-test: setup
+# ruff (ruff.toml): pycodestyle, pyflakes and import order; part of `make test`.
+lint: setup
+	$(PY) -m ruff check .
+
+test: setup lint
 	$(PY) -m pytest tests
+
+# The fast part of the suite (about a minute): everything not marked slow.
+test-fast: setup
+	$(PY) -m pytest tests -m "not slow"
 
 # Mask R-CNN + ConvNeXt through tools/train.py on a generated COCO-format set, then COCO
 # evaluation and predictions drawn into $(DET)/predictions.

@@ -18,17 +18,19 @@ EXTRAS = {
     'safetensors': ['safetensors'],
     'tests': ['pytest', 'timm>=0.9', 'mmpretrain>=1.0', 'safetensors'],
     'deploy': ['onnx', 'onnxruntime'],
+    'lint': ['ruff'],
 }
 EXTRAS['all'] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 
 setup(
     name='convnext_backbone',
     version=VERSION,
-    description='ConvNeXt V1/V2 backbones, layer-wise LR decay and paper configs for mmdet 3.x and mmseg 1.x',
+    description=('ConvNeXt V1/V2 backbones, layer-wise LR decay and paper configs for mmdet 3.x '
+                 'and mmseg 1.x'),
     long_description=(HERE / 'README.md').read_text(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['convnext_backbone', 'convnext_backbone.*']),
     python_requires='>=3.9',
-    install_requires=['torch>=2.0', 'mmengine>=0.10,<0.11', 'mmcv>=2.0,<2.2', 'numpy'],
+    install_requires=['torch>=2.5', 'mmengine>=0.10,<0.11', 'mmcv>=2.0,<2.2', 'numpy'],
     extras_require=EXTRAS,
 )

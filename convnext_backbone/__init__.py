@@ -1,13 +1,21 @@
 """ConvNeXt (V1 and V2) for mmdet 3.x and mmsegmentation 1.x.
 
-Importing the package applies the torch-2.13 compatibility fixes (``compat``) and registers the
-backbone and the layer-decay optimizer constructor in the ``convnext_backbone`` scope.
+Importing the package registers the backbone, the layer-decay optimizer constructor and the
+reliability hooks in the ``convnext_backbone`` scope, and applies only the fixes the 2023-era
+stack needs to run on today's torch/setuptools, each where the installed versions have the
+problem (``compat``: listed, revertible, ``CONVNEXT_BACKBONE_NO_FIXES`` switches them off).
 """
-from .version import __version__
-from . import compat  # noqa: F401  (applies the stack fixes on import)
-from .registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from . import compat  # noqa: F401  (applies the needed host fixes on import)
+from .engine import (  # noqa: E402
+                     CrashSafeCheckpointHook,
+                     LayerDecayOptimWrapperConstructor,
+                     NonFiniteLossHook,
+                     RNGStateHook,
+)
 from .models import ConvNeXt  # noqa: E402
-from .engine import LayerDecayOptimWrapperConstructor  # noqa: E402
+from .registry import HOOKS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from .version import __version__
 
-__all__ = ['__version__', 'MODELS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'ConvNeXt',
-           'LayerDecayOptimWrapperConstructor']
+__all__ = ['__version__', 'MODELS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'HOOKS', 'ConvNeXt',
+           'LayerDecayOptimWrapperConstructor', 'CrashSafeCheckpointHook', 'NonFiniteLossHook',
+           'RNGStateHook']

@@ -14,12 +14,18 @@ loaded from files; they must give the same outputs as timm.
 import pytest
 import timm
 import torch
-from checkpoint_layouts import (assert_close_scaled, layer_norm_2d, official_to_fcmae,
-                                randomise_, timm_to_official)
 from mmpretrain.models.backbones import ConvNeXt as MMPConvNeXt
 
 from convnext_backbone.checkpoint import load_pretrained, save_state_dict
 from convnext_backbone.models import ConvNeXt
+
+from checkpoint_layouts import (
+    assert_close_scaled,
+    layer_norm_2d,
+    official_to_fcmae,
+    randomise_,
+    timm_to_official,
+)
 
 # our arch, timm model name, mmpretrain arch, mmpretrain kwargs
 CASES = [

@@ -12,16 +12,15 @@ import statistics
 import time
 
 import torch
-
-import convnext_backbone  # noqa: F401  (registers our modules, applies the compat fixes)
-from convnext_backbone import launch
-from mmengine.config import DictAction
 from mmengine.registry import MODELS, init_default_scope
+
+import convnext_backbone  # noqa: F401  (registers our modules)
+from convnext_backbone.cli import arguments, config, run_tool
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('config')
+    arguments.add_config(parser)
     parser.add_argument('--shape', type=int, nargs=2, default=[800, 1280], metavar=('H', 'W'))
     parser.add_argument('--batch', type=int, default=1)
     parser.add_argument('--iters', type=int, default=20)
@@ -29,7 +28,6 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument('--checkpoint', help='weights to load (speed does not depend on them)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE')
     return parser.parse_args(argv)
 
 
@@ -57,10 +55,10 @@ def build_model(cfg, checkpoint, device):
 
 def main(argv=None):
     args = parse_args(argv)
-    launch.flush_denormals()
+    config.flush_denormals()
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = launch.load_config(args.config, args.cfg_options)
+    cfg = config.load_config(args.config, args.cfg_options)
     model = build_model(cfg, args.checkpoint, args.device)
     data = synthetic_batch(cfg.get('default_scope', 'mmdet'), args.batch, *args.shape)
     times = []
@@ -84,4 +82,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

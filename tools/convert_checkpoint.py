@@ -13,9 +13,15 @@ import argparse
 import os
 import sys
 
-from convnext_backbone.checkpoint import (FORMATS, CheckpointError, convert_state_dict,
-                                          describe_arch, load_pretrained, read_state_dict,
-                                          save_state_dict)
+from convnext_backbone.checkpoint import (
+    FORMATS,
+    CheckpointError,
+    convert_state_dict,
+    describe_arch,
+    load_pretrained,
+    read_state_dict,
+    save_state_dict,
+)
 from convnext_backbone.checkpoint.loading import summarize_keys
 
 

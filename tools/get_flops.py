@@ -1,7 +1,7 @@
 """Parameters and FLOPs of a config's model, counted with mmengine's analysis tools.
 
     python tools/get_flops.py configs/maskrcnn_convnext_t_coco.py --shape 800 1280
-    python tools/get_flops.py configs/upernet_convnext_t_ade20k.py --shape 512 2048
+    python tools/get_flops.py configs/upernet/upernet_convnext_t_160k_ade20k.py --shape 512 2048
 
 The model is built from the config as mmdet's/mmseg's tools would build it, without loading
 pretrained weights (nothing is downloaded), SyncBN reverted to BN, in eval mode. It then runs
@@ -27,21 +27,15 @@ linear layers, matmuls, norms, upsampling and pooling are counted; element-wise 
 are listed under "not counted".
 """
 import argparse
-import sys
-from pathlib import Path
 
 import torch
 from torch import nn
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run from a checkout without installing the package
-    sys.path.insert(0, str(REPO))
-
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
+    from convnext_backbone.cli import arguments
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('config', help='config file')
+    arguments.add_config(parser)
     parser.add_argument('--shape', type=int, nargs='+', default=[800, 1280],
                         metavar='N', help='input H W (or one number for a square); '
                         'default 800 1280')
@@ -50,8 +44,6 @@ def parse_args(argv=None):
                         "'legacy': the paper's counting (mmdet 2.x forward_dummy)")
     parser.add_argument('--proposals', type=int, default=1000,
                         help='fixed proposals for two-stage detectors in legacy mode')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
-                        help='override config settings, as in mmdet/mmseg tools')
     args = parser.parse_args(argv)
     if len(args.shape) == 1:
         args.shape = args.shape * 2
@@ -183,11 +175,9 @@ def _fmt(n, unit=''):
 def main(argv=None):
     args = parse_args(argv)
     import convnext_backbone  # noqa: F401  (registers the backbone before the config is read)
-    from mmengine.config import Config
+    from convnext_backbone.cli import config
 
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = config.load_config(args.config, args.cfg_options)
     result = count(cfg, args.shape, args.mode, args.proposals)
     h, w = result['shape']
     print(f'config:  {args.config}')
@@ -204,4 +194,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from convnext_backbone.cli import run_tool
+    run_tool(main)

@@ -10,28 +10,23 @@ augmentation (multi-scale + flip) instead of single-scale testing. Bad input end
 """
 import argparse
 import os.path as osp
-import sys
 
-import convnext_backbone  # noqa: F401  (registers our modules, applies the compat fixes)
-from convnext_backbone import launch
-from mmengine.config import DictAction
 from mmengine.runner import Runner
+
+import convnext_backbone  # noqa: F401  (registers our modules)
+from convnext_backbone.checkpoint import check_checkpoint_file
+from convnext_backbone.cli import arguments, checks, config, distributed, run_tool
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('config', help='config file')
+    arguments.add_config(parser)
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='where logs and metrics go')
+    arguments.add_run(parser, 'where logs and metrics go')
     parser.add_argument('--out', help='dump predictions (.pkl for detection, a folder for '
                         'segmentation)')
     parser.add_argument('--show-dir', help='draw predictions into this folder')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--trust-checkpoint', nargs='+', default=[], metavar='PATH')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
-                        help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -70,28 +65,27 @@ def dump_predictions(cfg, out: str) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
-    launch.trust_checkpoints(args.trust_checkpoint)
-    launch.check_checkpoint_file(args.checkpoint, 'CHECKPOINT')
-    launch.flush_denormals()
-    cfg = launch.load_config(args.config, args.cfg_options)
-    launch.set_work_dir(cfg, args.config, args.work_dir)
+    config.trust_checkpoints(args.trust_checkpoint)
+    check_checkpoint_file(args.checkpoint, 'CHECKPOINT')
+    config.flush_denormals()
+    cfg = config.load_config(args.config, args.cfg_options)
+    config.set_work_dir(cfg, args.config, args.work_dir)
     cfg.launcher = args.launcher
     cfg.load_from = args.checkpoint
-    launch.fall_back_to_fp32_without_gpu(cfg)
+    config.fall_back_to_fp32_without_gpu(cfg)
     if args.show_dir:
         draw_predictions(cfg, args.show_dir)
     if args.tta:
         use_tta(cfg)
     if args.out:
         dump_predictions(cfg, args.out)
-    launch.check_type_names(cfg)
-    launch.check_datasets(cfg, ['test_dataloader'])
+    checks.check_type_names(cfg)
+    checks.check_datasets(cfg, ['test_dataloader'])
+    if args.launcher != 'none':
+        distributed.cpu_distributed()
     Runner.from_cfg(cfg).test()
-    launch.end_distributed_worker()
+    distributed.end_distributed_worker()
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except (*launch.USER_ERRORS, ValueError) as error:
-        sys.exit(f'error: {error}')
+    run_tool(main, extra_errors=(ValueError,))

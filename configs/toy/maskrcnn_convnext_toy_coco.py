@@ -6,7 +6,7 @@ sizes: a small ConvNeXt from scratch, 64-channel FPN/heads, 128-pixel images of 
 set (tools/make_toy_data.py: 4 shape classes, polygon and RLE masks), a short schedule.
 Total batch 8 (1 process x 8 images).
 """
-_base_ = ['../maskrcnn_convnext_t_coco.py']
+_base_ = ['../maskrcnn/maskrcnn_convnext_t_3x_coco.py']
 
 data_root = 'data/toy/coco/'
 metainfo = dict(classes=('rectangle', 'ellipse', 'triangle', 'star'))

@@ -1,12 +1,13 @@
 """Toy: the UperNet ConvNeXt-T ADE20K config, shrunk to run on 2 CPU cores in minutes.
 
-Inherits configs/upernet_convnext_t_ade20k.py (same pipeline types, stage-wise layer-decay
+Inherits configs/upernet/upernet_convnext_t_160k_ade20k.py (same pipeline types, stage-wise
+layer-decay
 constructor, UPerHead + auxiliary FCN head on stage 2, mIoU evaluator) and shrinks the sizes: a
 small ConvNeXt from scratch, 64-channel heads, 96-pixel crops of the generated toy ADE20K-layout
 set (tools/make_toy_data.py: sky, ground and three shape classes), a short schedule.
 Total batch 8 (1 process x 8 images).
 """
-_base_ = ['../upernet_convnext_t_ade20k.py']
+_base_ = ['../upernet/upernet_convnext_t_160k_ade20k.py']
 
 data_root = 'data/toy/ade/ADEChallengeData2016'
 metainfo = dict(classes=('sky', 'ground', 'rectangle', 'ellipse', 'triangle'))

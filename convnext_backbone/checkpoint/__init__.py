@@ -1,29 +1,60 @@
-"""ConvNeXt checkpoints: read safely, detect the layout, convert to our naming, load strictly.
+"""Everything about checkpoint files, under one safe-loading policy.
 
-One concern per module:
+Pretrained weights (a backbone's ``init_cfg``, ``tools/convert_checkpoint.py``):
 
-* ``io``       - ``read_state_dict`` / ``save_state_dict``: torch files with
-  ``weights_only=True`` (never executing pickled code) and safetensors; wrapper keys unwrapped.
+* ``io``       - ``read_state_dict`` / ``save_state_dict``: torch files and safetensors; wrapper
+  keys unwrapped.
 * ``formats``  - ``detect_format``: official / timm / mmpretrain / fcmae / detector, from key names.
 * ``convert``  - ``convert_state_dict``: one pure converter per source, to our (official) naming.
 * ``loading``  - ``load_pretrained`` and its ``LoadReport``; ``CheckpointMismatchError`` when the
   weights do not fit the backbone's arch.
 
-Typical use is through the backbone's ``init_cfg=dict(type='Pretrained', checkpoint=PATH)``, or
-``tools/convert_checkpoint.py SRC DST`` to write a converted (optionally safetensors) file.
+Training checkpoints (resume, ``load_from``, testing):
+
+* ``files``    - atomic writes, completeness, the newest complete checkpoint of a work dir, the
+  check of a checkpoint named on a tool's command line.
+
+Both:
+
+* ``safety``   - the one policy for reading torch files (no code from a file runs unless the user
+  trusts it) and the package's only ``torch.load`` calls; ``trust_checkpoint``.
+* ``errors``   - one exception class per thing to fix.
 """
 from .convert import ConvertedStateDict, convert_state_dict
-from .errors import (CheckpointError, CheckpointMismatchError, CheckpointReadError,
-                     UnknownCheckpointFormatError, UnsafeCheckpointError)
+from .errors import (
+                     CheckpointError,
+                     CheckpointMismatchError,
+                     CheckpointReadError,
+                     UnknownCheckpointFormatError,
+                     UnsafeCheckpointError,
+                     UntrustedCheckpointError,
+)
+from .files import (
+                     check_checkpoint_file,
+                     find_latest_checkpoint,
+                     is_complete_checkpoint,
+                     write_atomically,
+)
 from .formats import BACKBONE_FORMATS, FORMATS, detect_format
 from .io import STATE_DICT_KEYS, read_state_dict, save_state_dict, unwrap_state_dict
 from .loading import LoadReport, describe_arch, load_pretrained
+from .safety import (
+                     TRUST_ENV,
+                     check_checkpoint,
+                     is_trusted_checkpoint,
+                     load_checkpoint_file,
+                     trust_checkpoint,
+)
 
 __all__ = [
     'read_state_dict', 'save_state_dict', 'unwrap_state_dict', 'STATE_DICT_KEYS',
     'detect_format', 'FORMATS', 'BACKBONE_FORMATS',
     'convert_state_dict', 'ConvertedStateDict',
     'load_pretrained', 'LoadReport', 'describe_arch',
+    'check_checkpoint_file', 'find_latest_checkpoint', 'is_complete_checkpoint',
+    'write_atomically',
+    'TRUST_ENV', 'check_checkpoint', 'is_trusted_checkpoint', 'load_checkpoint_file',
+    'trust_checkpoint',
     'CheckpointError', 'CheckpointReadError', 'UnsafeCheckpointError',
-    'UnknownCheckpointFormatError', 'CheckpointMismatchError',
+    'UntrustedCheckpointError', 'UnknownCheckpointFormatError', 'CheckpointMismatchError',
 ]

@@ -1,8 +1,11 @@
 """The errors a user can get from checkpoint handling, one class per thing to fix.
 
 All derive from :class:`CheckpointError`, so callers can catch every checkpoint problem at once.
-A missing file is a plain ``FileNotFoundError`` (naming the path), as Python users expect.
+A missing file is a plain ``FileNotFoundError`` (naming the path), as Python users expect. The
+refusals of the safe-loading policy are also ``pickle.UnpicklingError`` (what torch raises), so
+code that catches torch's refusal catches ours.
 """
+import pickle
 
 
 class CheckpointError(Exception):
@@ -13,7 +16,7 @@ class CheckpointReadError(CheckpointError):
     """The file exists but is not a readable checkpoint (truncated, corrupt, not a checkpoint)."""
 
 
-class UnsafeCheckpointError(CheckpointReadError):
+class UnsafeCheckpointError(CheckpointReadError, pickle.UnpicklingError):
     """The file pickles Python objects whose loading would execute code; we refuse to."""
 
 
@@ -34,3 +37,8 @@ class CheckpointMismatchError(CheckpointError, ValueError):
         self.unexpected = list(unexpected)
         self.missing = list(missing)
         self.mismatched = list(mismatched)
+
+
+class UntrustedCheckpointError(UnsafeCheckpointError):
+    """A training checkpoint needs code-executing unpickling and nobody vouched for it
+    (``--trust-checkpoint``, :func:`~convnext_backbone.checkpoint.trust_checkpoint`)."""

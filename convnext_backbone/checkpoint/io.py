@@ -1,14 +1,9 @@
 """Reading and writing state dicts without ever executing code from the file.
 
 ``read_state_dict`` accepts torch files (``.pth .pt .bin .ckpt`` and anything else torch can
-save) and ``.safetensors``. Torch files are read with ``torch.load(weights_only=True)``, whose
-unpickler only rebuilds tensors and plain containers. Training checkpoints often carry, next to
-the weights, bookkeeping objects that this unpickler refuses (mmengine's ``message_hub`` with
-``HistoryBuffer`` and numpy scalars, the official scripts' ``argparse.Namespace``). For globals
-from a short list of such known sources we hand the unpickler an *inert placeholder* class under
-that name: it accepts any arguments and state and does nothing, so no code from the file runs and
-the weights still load. Any other global (a pickled model class, ``os.system``...) is refused with
-:class:`UnsafeCheckpointError`, which says how to re-save the weights if the file is trusted.
+save) and ``.safetensors``. Torch files are read for their weights under the package's one
+safe-loading policy (:mod:`.safety`): training bookkeeping beside the weights loads as inert
+placeholders, anything needing code is refused unless the user trusts the file.
 
 Wrapper keys: a checkpoint is usually a dict holding the state dict under some key. We take the
 first present of :data:`STATE_DICT_KEYS` (``state_dict`` for mmengine/mmdet/mmseg/mmpretrain/
@@ -17,119 +12,16 @@ only then the EMA copies (``model_ema``, ``state_dict_ema``): the raw weights ar
 ``key='model_ema'`` picks the EMA weights explicitly. Unwrapping repeats for nested wrappers.
 """
 import os
-import pickle
-import re
 from collections.abc import Mapping
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import torch
 
-from .errors import CheckpointReadError, UnsafeCheckpointError
+from .errors import CheckpointReadError
+from .safety import first_sentence, load_weights_file, unreadable
 
 #: Keys under which checkpoints keep their state dict, in the order they are tried.
 STATE_DICT_KEYS = ('state_dict', 'model', 'module', 'model_ema', 'state_dict_ema')
-
-#: Globals (module prefixes or exact names) replaced by inert placeholders when a torch file
-#: needs them: bookkeeping of training runs that sits beside the weights. Placeholders run no code.
-INERT_GLOBALS = ('mmengine.', 'mmcv.', 'mmdet.', 'mmseg.', 'mmpretrain.', 'mmcls.', 'numpy.',
-                 'argparse.Namespace', 'builtins.getattr')
-
-_UNSUPPORTED_GLOBAL = re.compile(r'GLOBAL (\S+) was not an allowed global')
-_BLOCKED_GLOBAL = re.compile(r'unsupported GLOBAL (\S+) whose module')
-_CODE_NEEDED = ('Trying to call reduce', 'Can only build', 'Can only create new object',
-                'whose module')
-_MAX_PLACEHOLDERS = 64
-
-
-class _Inert:
-    """Placeholder for a non-weight object in a checkpoint: accepts anything, keeps nothing."""
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __setstate__(self, state):
-        pass
-
-
-def _placeholder(full_name: str) -> type:
-    return type(full_name.rsplit('.', 1)[-1], (_Inert,), {'__module__': __name__,
-                                                          'placeholder_for': full_name})
-
-
-def _is_inert(full_name: str) -> bool:
-    return any(full_name == g or (g.endswith('.') and full_name.startswith(g))
-               for g in INERT_GLOBALS)
-
-
-def _unsafe_message(path: str, names) -> str:
-    return (
-        f'{path}: refusing to load: the file pickles Python objects ({", ".join(names)}) that '
-        'cannot be rebuilt without executing code from the file, and checkpoints are only read '
-        'with torch.load(weights_only=True) or safetensors. If you trust the file, re-save just '
-        "its weights in a separate Python session, e.g.\n"
-        "  ckpt = torch.load(SRC, weights_only=False)\n"
-        "  sd = ckpt.state_dict() if hasattr(ckpt, 'state_dict') else "
-        "ckpt.get('state_dict', ckpt.get('model', ckpt))\n"
-        "  torch.save({'state_dict': sd}, DST)\n"
-        'then use DST (tools/convert_checkpoint.py DST OUT.safetensors writes a safetensors copy).')
-
-
-def _first_sentence(message) -> str:
-    text = str(message).strip().splitlines()[0] if str(message).strip() else 'no details'
-    end = text.find('. ')
-    return (text[:end] if 0 < end < 200 else text[:200]).rstrip('.')
-
-
-def _not_readable(path: str, why: str) -> CheckpointReadError:
-    return CheckpointReadError(f'{path} is not a readable checkpoint ({why}). The file may be '
-                               'truncated (an interrupted download) or not a torch/safetensors '
-                               'checkpoint at all.')
-
-
-def _globals_needed(path: str) -> List[str]:
-    """The non-default globals of a zip-format torch file, found by scanning its pickle
-    statically (nothing is loaded or run); [] when the scan is not possible (legacy format)."""
-    try:
-        return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
-    except Exception:  # legacy/non-zip files, or a torch without the scanner
-        return []
-
-
-def _torch_load(path: str):
-    """``torch.load(weights_only=True)`` with inert placeholders for known bookkeeping globals.
-
-    Zip-format files are scanned first, so one load suffices and every offending global is named;
-    for legacy files the globals are learnt one load attempt at a time.
-    """
-    needed = _globals_needed(path)
-    unsafe = [name for name in needed if not _is_inert(name)]
-    if unsafe:
-        raise UnsafeCheckpointError(_unsafe_message(path, unsafe))
-    placeholders: Dict[str, type] = {name: _placeholder(name) for name in needed}
-    while True:
-        try:
-            with torch.serialization.safe_globals(
-                    [(cls, name) for name, cls in placeholders.items()]):
-                return torch.load(path, map_location='cpu', weights_only=True)
-        except pickle.UnpicklingError as exc:
-            message = str(exc)
-            match = _UNSUPPORTED_GLOBAL.search(message) or _BLOCKED_GLOBAL.search(message)
-            if match is None:
-                if any(s in message for s in _CODE_NEEDED):
-                    raise UnsafeCheckpointError(
-                        _unsafe_message(path, ['objects that need code'])) from None
-                raise _not_readable(path, _first_sentence(message.splitlines()[-1])) from None
-            name = match.group(1)
-            if '.' not in name:  # torch prints builtins without their module
-                name = f'builtins.{name}'
-            if not _is_inert(name) or name in placeholders \
-                    or len(placeholders) >= _MAX_PLACEHOLDERS:
-                raise UnsafeCheckpointError(_unsafe_message(path, [name])) from None
-            placeholders[name] = _placeholder(name)
-        except (FileNotFoundError, PermissionError):
-            raise
-        except Exception as exc:  # truncated zip, garbage bytes, EOF: torch raises many kinds
-            raise _not_readable(path, f'{type(exc).__name__}: {_first_sentence(exc)}') from None
 
 
 def _looks_like_safetensors(path: str) -> bool:
@@ -149,7 +41,7 @@ def _safetensors_load(path: str) -> Dict[str, torch.Tensor]:
     try:
         return load_file(path, device='cpu')
     except Exception as exc:  # safetensors raises its own SafetensorError (and others)
-        raise _not_readable(path, f'safetensors: {_first_sentence(exc)}') from None
+        raise unreadable(path, f'safetensors: {first_sentence(exc)}') from None
 
 
 def _is_state_dict(obj) -> bool:
@@ -200,7 +92,7 @@ def fetch_url(url: str) -> str:
         torch.hub.download_url_to_file(url, local, progress=False)
     except Exception as exc:  # no network, HTTP errors, interrupted transfers
         raise CheckpointReadError(
-            f'Could not download {url} ({type(exc).__name__}: {_first_sentence(exc)}). Download '
+            f'Could not download {url} ({type(exc).__name__}: {first_sentence(exc)}). Download '
             f'it yourself and put it at {local}, or point the config at a local copy: '
             '--cfg-options model.backbone.init_cfg.checkpoint=PATH') from None
     return local
@@ -224,11 +116,11 @@ def read_state_dict(path, key: Optional[str] = None) -> Dict[str, torch.Tensor]:
             'model.backbone.init_cfg.checkpoint, or --cfg-options model.backbone.init_cfg=None '
             'to train from scratch)', path)
     if os.path.getsize(path) == 0:
-        raise _not_readable(path, 'the file is empty')
+        raise unreadable(path, 'the file is empty')
     if path.endswith('.safetensors') or _looks_like_safetensors(path):
         obj = _safetensors_load(path)
     else:
-        obj = _torch_load(path)
+        obj = load_weights_file(path)
     return unwrap_state_dict(obj, key=key, source=path)
 
 

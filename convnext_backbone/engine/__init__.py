@@ -1,7 +1,9 @@
-"""Training-engine pieces: the layer-wise learning-rate decay optimizer constructor, and the
-reliability hooks (stop on a non-finite loss, bit-exact resume of random states)."""
+"""Training-engine components a config names: the layer-wise learning-rate decay optimizer
+constructor, and the reliability hooks (crash-safe checkpoints, stop on a non-finite loss,
+bit-exact resume of random states)."""
+from .checkpoint_hook import CrashSafeCheckpointHook
 from .hooks import NonFiniteLossError, NonFiniteLossHook, RNGStateHook
 from .layer_decay import LayerDecayOptimWrapperConstructor
 
-__all__ = ['LayerDecayOptimWrapperConstructor', 'NonFiniteLossHook', 'NonFiniteLossError',
-           'RNGStateHook']
+__all__ = ['LayerDecayOptimWrapperConstructor', 'CrashSafeCheckpointHook', 'NonFiniteLossHook',
+           'NonFiniteLossError', 'RNGStateHook']

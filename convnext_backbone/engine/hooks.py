@@ -1,8 +1,8 @@
 """Training hooks for reliable long runs: stop on a NaN/inf loss, resume bit-exactly.
 
-Both are registered in ``convnext_backbone.registry.HOOKS``; our ``tools/train.py`` adds them to
-every run (``convnext_backbone.launch.add_reliability_hooks``). With mmdet's or mmseg's own tools,
-name them in a config::
+Both are registered in ``convnext_backbone.registry.HOOKS`` and named by our configs' base
+runtimes (configs/_base_/runtime/), so our tools and mmdet's/mmseg's own tools get them with our
+configs. Any other config gets them by naming them::
 
     custom_imports = dict(imports=['convnext_backbone'], allow_failed_imports=False)
     custom_hooks = [dict(type='convnext_backbone.NonFiniteLossHook'),

@@ -2,18 +2,27 @@
 
 The constructor never looks at class names: it asks ``model.backbone.get_layer_depth`` for each
 parameter's layer id, so it serves every detector/segmentor class and any backbone that implements
-that method (ours does, with the official ConvNeXt rules).
+that method, in either convention:
+
+* ours, ``get_layer_depth(param_name, decay_type)`` (``convnext_backbone.ConvNeXt``: the official
+  ConvNeXt rules, ``layer_wise`` and ``stage_wise``);
+* mmpretrain's, ``get_layer_depth(param_name, prefix='')`` (its ViT, Swin, ConvNeXt, ...: one rule
+  per backbone, which we call ``layer_wise``; ``stage_wise`` is refused for them).
+
+Anything else, or a backbone whose parameters all land on one layer id (decay would do nothing),
+is an error that says so: never a silent no-op.
 """
+import inspect
 import logging
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch.nn as nn
 from mmengine.logging import MMLogger, print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
 
+from ..models.convnext import DECAY_TYPES  # the rules' names: defined once, by the backbone
 from ..registry import OPTIM_WRAPPER_CONSTRUCTORS
 
-DECAY_TYPES = ('layer_wise', 'stage_wise')
 # Leaf names whose parameters never get weight decay, whatever their shape: layer-scale ``gamma``
 # and GRN's ``gamma``/``beta`` (official GRN params are shaped (1, 1, 1, C), so "1-D" misses them).
 NO_DECAY_LEAF_NAMES = ('gamma', 'beta')
@@ -41,6 +50,33 @@ def find_backbone(model: nn.Module) -> nn.Module:
             f'{type(model).__name__}.backbone is {type(backbone).__name__}, which has no such '
             f'method. Use a backbone that implements it (e.g. convnext_backbone.ConvNeXt).')
     return backbone
+
+
+def layer_depth_function(backbone: nn.Module, decay_type: str
+                         ) -> Callable[[str], Tuple[int, int]]:
+    """``name -> (layer_id, num_layer_ids)`` for parameter names relative to ``backbone``, in the
+    backbone's own convention (see the module docstring)."""
+    method = backbone.get_layer_depth
+    try:
+        names = list(inspect.signature(method).parameters)
+    except (TypeError, ValueError):  # builtins / C extensions: no signature to read
+        names = []
+    second = names[1] if len(names) > 1 else None
+    owner = type(backbone).__name__
+    if second == 'decay_type':
+        return lambda name: method(name, decay_type)
+    if second == 'prefix':
+        if decay_type != 'layer_wise':
+            raise ValueError(
+                f'paramwise_cfg decay_type={decay_type!r}: {owner} reports layer depths in '
+                "mmpretrain's convention get_layer_depth(param_name, prefix), which defines one "
+                "rule per backbone; use decay_type='layer_wise' (its rule) or a backbone with "
+                "stage-wise rules (convnext_backbone.ConvNeXt).")
+        return lambda name: method(name, '')
+    raise TypeError(
+        f'{owner}.get_layer_depth{inspect.signature(method) if names else "(...)"} follows neither '
+        'known convention: get_layer_depth(param_name, decay_type) (convnext_backbone) or '
+        "get_layer_depth(param_name, prefix='') (mmpretrain). Implement one of them.")
 
 
 class _MuteFilter(logging.Filter):
@@ -136,10 +172,11 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         """Map id(param) -> layer id for the backbone's params; also return num_layer_ids."""
         backbone = find_backbone(model)
         decay_type = self.paramwise_cfg.get('decay_type', 'layer_wise')
+        depth_of = layer_depth_function(backbone, decay_type)
         ids: Dict[int, int] = {}
         num_ids: Optional[int] = None
         for name, param in backbone.named_parameters():
-            layer_id, n = backbone.get_layer_depth(name, decay_type)
+            layer_id, n = depth_of(name)
             if num_ids is None:
                 num_ids = n
             if n != num_ids or not 0 <= layer_id < n:
@@ -149,6 +186,12 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             ids[id(param)] = layer_id
         if num_ids is None:
             raise ValueError(f'the backbone {type(backbone).__name__} has no parameters')
+        if len(ids) > 1 and len(set(ids.values())) == 1:
+            raise ValueError(
+                f'{type(backbone).__name__}.get_layer_depth put every backbone parameter on layer '
+                f'id {next(iter(ids.values()))} of {num_ids}: layer decay would change nothing. '
+                'Check that the backbone implements its rules for these parameter names (names '
+                'relative to the backbone), or drop the layer-decay constructor.')
         wanted = self.paramwise_cfg.get('num_layers')
         actual = getattr(backbone, 'num_layers', num_ids - 2)
         if wanted is not None and wanted != actual:

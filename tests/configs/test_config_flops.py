@@ -2,12 +2,13 @@
 docs/model_zoo.md records the paper-size numbers)."""
 import re
 
-from conftest import REPO, load_tool, run_tool
 from config_helpers import load
+from conftest import REPO, load_tool, run_tool
 
 
 def test_cli_prints_params_and_flops_of_a_two_stage_detector():
-    proc = run_tool(REPO / 'tools' / 'get_flops.py', 'configs/maskrcnn_convnextv2_atto_coco.py',
+    proc = run_tool(REPO / 'tools' / 'get_flops.py',
+                    'configs/maskrcnn/maskrcnn_convnextv2_atto_3x_coco.py',
                     '--shape', '64', '96', '--mode', 'legacy', '--proposals', '50')
     out = proc.stdout
     assert 'input:   1x3x64x96' in out
@@ -20,7 +21,8 @@ def test_cli_prints_params_and_flops_of_a_two_stage_detector():
 
 def test_segmentor_counts_backbone_and_decode_head_but_not_the_auxiliary_head():
     get_flops = load_tool('get_flops')
-    result = get_flops.count(load('configs/upernet_convnextv2_atto_ade20k.py'), (64, 64))
+    cfg = load('configs/upernet/upernet_convnextv2_atto_160k_ade20k.py')
+    result = get_flops.count(cfg, (64, 64))
     parts = result['parts']
     assert result['params'] == sum(p for p, _ in parts.values())
     assert parts['backbone'][1] > 0 and parts['decode_head'][1] > 0

@@ -24,7 +24,7 @@ def test_config_elsewhere_inherits_ours_by_absolute_path(tmp_path):
     user = tmp_path / 'my_project' / 'cascade_convnext_s_3classes.py'
     user.parent.mkdir()
     user.write_text(
-        f"_base_ = [{str(REPO / 'configs' / 'cascade_maskrcnn_convnext_s_coco.py')!r}]\n"
+        f"_base_ = [{str(REPO / 'configs' / 'cascade_maskrcnn' / 'cascade_maskrcnn_convnext_s_3x_coco.py')!r}]\n"
         # Lists (the cascade's three box heads) are replaced, not merged: derive the new list
         # from the inherited one, which a Python config sees as `_base_`.
         "model = dict(roi_head=dict(\n"

@@ -3,7 +3,7 @@ and has the published parameter count (models built on the meta device: no memor
 import pytest
 import torch
 
-from config_helpers import REPO, build, load, read, shipped_configs
+from config_helpers import CONFIG_DIR, REPO, build, load, read, shipped_configs
 
 CONFIGS = shipped_configs()
 
@@ -11,33 +11,35 @@ CONFIGS = shipped_configs()
 # with a tolerance of max(0.5%, 0.5M): 0.5% of the rounded value, but never below the rounding.
 PUBLISHED_PARAMS_M = {
     'configs/maskrcnn_convnext_t_coco.py': 48,
-    'configs/maskrcnn_convnext_t_1x_coco.py': 48,
-    'configs/cascade_maskrcnn_convnext_t_coco.py': 86,
-    'configs/cascade_maskrcnn_convnext_s_coco.py': 108,
-    'configs/cascade_maskrcnn_convnext_b_coco.py': 146,
-    'configs/cascade_maskrcnn_convnext_b_in22k_coco.py': 146,
-    'configs/cascade_maskrcnn_convnext_l_in22k_coco.py': 255,
-    'configs/cascade_maskrcnn_convnext_xl_in22k_coco.py': 407,
-    'configs/upernet_convnext_t_ade20k.py': 60,
-    'configs/upernet_convnext_s_ade20k.py': 82,
-    'configs/upernet_convnext_b_ade20k.py': 122,
-    'configs/upernet_convnext_b_in22k_640_ade20k.py': 122,
-    'configs/upernet_convnext_l_in22k_640_ade20k.py': 235,
-    'configs/upernet_convnext_xl_in22k_640_ade20k.py': 391,
+    'configs/maskrcnn/maskrcnn_convnext_t_1x_coco.py': 48,
+    'configs/cascade_maskrcnn/cascade_maskrcnn_convnext_t_3x_coco.py': 86,
+    'configs/cascade_maskrcnn/cascade_maskrcnn_convnext_s_3x_coco.py': 108,
+    'configs/cascade_maskrcnn/cascade_maskrcnn_convnext_b_3x_coco.py': 146,
+    'configs/cascade_maskrcnn/cascade_maskrcnn_convnext_b_in22k_3x_coco.py': 146,
+    'configs/cascade_maskrcnn/cascade_maskrcnn_convnext_l_in22k_3x_coco.py': 255,
+    'configs/cascade_maskrcnn/cascade_maskrcnn_convnext_xl_in22k_3x_coco.py': 407,
+    'configs/upernet/upernet_convnext_t_160k_ade20k.py': 60,
+    'configs/upernet/upernet_convnext_s_160k_ade20k.py': 82,
+    'configs/upernet/upernet_convnext_b_160k_ade20k.py': 122,
+    'configs/upernet/upernet_convnext_b_in22k_640_160k_ade20k.py': 122,
+    'configs/upernet/upernet_convnext_l_in22k_640_160k_ade20k.py': 235,
+    'configs/upernet/upernet_convnext_xl_in22k_640_160k_ade20k.py': 391,
 }
-EXACT_PARAMS = {  # seen with mmdet and the official code (DESIGN.md section 4)
+EXACT_PARAMS = {  # seen with mmdet and the official code (docs/model_zoo.md)
     'configs/maskrcnn_convnext_t_coco.py': 48_095_376}
 
 
 def test_the_issue_configs_are_all_there():
     names = {c.rsplit('/', 1)[-1] for c in CONFIGS}
-    expected = {'maskrcnn_convnext_t_coco.py', 'maskrcnn_convnext_t_1x_coco.py'}
-    expected |= {f'cascade_maskrcnn_convnext_{s}_coco.py' for s in 'tsb'}
-    expected |= {f'cascade_maskrcnn_convnext_{s}_in22k_coco.py' for s in ('b', 'l', 'xl')}
-    expected |= {f'upernet_convnext_{s}_ade20k.py' for s in 'tsb'}
-    expected |= {f'upernet_convnext_{s}_in22k_640_ade20k.py' for s in ('b', 'l', 'xl')}
+    expected = {'maskrcnn_convnext_t_coco.py', 'maskrcnn_convnext_t_3x_coco.py',
+                'maskrcnn_convnext_t_1x_coco.py'}
+    expected |= {f'cascade_maskrcnn_convnext_{s}_3x_coco.py' for s in 'tsb'}
+    expected |= {f'cascade_maskrcnn_convnext_{s}_in22k_3x_coco.py' for s in ('b', 'l', 'xl')}
+    expected |= {f'upernet_convnext_{s}_160k_ade20k.py' for s in 'tsb'}
+    expected |= {f'upernet_convnext_{s}_in22k_640_160k_ade20k.py' for s in ('b', 'l', 'xl')}
     for size in ('atto', 'femto', 'pico', 'nano', 'tiny', 'base'):
-        expected |= {f'maskrcnn_convnextv2_{size}_coco.py', f'upernet_convnextv2_{size}_ade20k.py'}
+        expected |= {f'maskrcnn_convnextv2_{size}_3x_coco.py',
+                     f'upernet_convnextv2_{size}_160k_ade20k.py'}
     assert expected <= names, sorted(expected - names)
     assert set(PUBLISHED_PARAMS_M) <= set(CONFIGS)
 
@@ -130,7 +132,7 @@ def test_parameter_count_matches_the_paper(path, built):
 
 def test_meta_build_counts_like_a_real_build():
     """The meta-device count is the real one (checked on the smallest shipped model)."""
-    path = 'configs/maskrcnn_convnextv2_atto_coco.py'
+    path = 'configs/maskrcnn/maskrcnn_convnextv2_atto_3x_coco.py'
     cfg = load(path)
     on_meta = sum(p.numel() for p in build(cfg, device='meta').parameters())
     real = build(load(path))
@@ -138,28 +140,28 @@ def test_meta_build_counts_like_a_real_build():
     assert sum(p.numel() for p in real.parameters()) == on_meta
 
 
-# The paper's per-config recipes (DESIGN.md section 5, the official configs):
+# The paper's per-config recipes (docs/model_zoo.md "Recipes", the official configs):
 # (lr, decay rate, decay type, drop path, crop size for UperNet)
 RECIPES = {
     'maskrcnn_convnext_t_coco': (1e-4, 0.95, 'layer_wise', 0.4, None),
-    'cascade_maskrcnn_convnext_t_coco': (2e-4, 0.7, 'layer_wise', 0.4, None),
-    'cascade_maskrcnn_convnext_s_coco': (2e-4, 0.7, 'layer_wise', 0.6, None),
-    'cascade_maskrcnn_convnext_b_coco': (2e-4, 0.8, 'layer_wise', 0.7, None),
-    'cascade_maskrcnn_convnext_b_in22k_coco': (1e-4, 0.8, 'layer_wise', 0.6, None),
-    'cascade_maskrcnn_convnext_l_in22k_coco': (1e-4, 0.7, 'layer_wise', 0.7, None),
-    'cascade_maskrcnn_convnext_xl_in22k_coco': (1e-4, 0.7, 'layer_wise', 0.8, None),
-    'upernet_convnext_t_ade20k': (1e-4, 0.9, 'stage_wise', 0.4, 512),
-    'upernet_convnext_s_ade20k': (1e-4, 0.9, 'stage_wise', 0.3, 512),
-    'upernet_convnext_b_ade20k': (1e-4, 0.9, 'stage_wise', 0.4, 512),
-    'upernet_convnext_b_in22k_640_ade20k': (1e-4, 0.9, 'stage_wise', 0.4, 640),
-    'upernet_convnext_l_in22k_640_ade20k': (1e-4, 0.9, 'stage_wise', 0.4, 640),
-    'upernet_convnext_xl_in22k_640_ade20k': (8e-5, 0.9, 'stage_wise', 0.4, 640),
+    'cascade_maskrcnn_convnext_t_3x_coco': (2e-4, 0.7, 'layer_wise', 0.4, None),
+    'cascade_maskrcnn_convnext_s_3x_coco': (2e-4, 0.7, 'layer_wise', 0.6, None),
+    'cascade_maskrcnn_convnext_b_3x_coco': (2e-4, 0.8, 'layer_wise', 0.7, None),
+    'cascade_maskrcnn_convnext_b_in22k_3x_coco': (1e-4, 0.8, 'layer_wise', 0.6, None),
+    'cascade_maskrcnn_convnext_l_in22k_3x_coco': (1e-4, 0.7, 'layer_wise', 0.7, None),
+    'cascade_maskrcnn_convnext_xl_in22k_3x_coco': (1e-4, 0.7, 'layer_wise', 0.8, None),
+    'upernet_convnext_t_160k_ade20k': (1e-4, 0.9, 'stage_wise', 0.4, 512),
+    'upernet_convnext_s_160k_ade20k': (1e-4, 0.9, 'stage_wise', 0.3, 512),
+    'upernet_convnext_b_160k_ade20k': (1e-4, 0.9, 'stage_wise', 0.4, 512),
+    'upernet_convnext_b_in22k_640_160k_ade20k': (1e-4, 0.9, 'stage_wise', 0.4, 640),
+    'upernet_convnext_l_in22k_640_160k_ade20k': (1e-4, 0.9, 'stage_wise', 0.4, 640),
+    'upernet_convnext_xl_in22k_640_160k_ade20k': (8e-5, 0.9, 'stage_wise', 0.4, 640),
 }
 
 
 @pytest.mark.parametrize('name', sorted(RECIPES))
 def test_recipe_is_the_papers(name):
-    cfg = read(f'configs/{name}.py')
+    cfg = read(next(CONFIG_DIR.rglob(f'{name}.py')).relative_to(REPO))
     lr, rate, decay_type, drop_path, crop = RECIPES[name]
     optim = cfg.optim_wrapper
     assert (optim.optimizer.lr, optim.paramwise_cfg.decay_rate, optim.paramwise_cfg.decay_type) \

@@ -7,8 +7,8 @@ import pytest
 
 from config_helpers import load, registry
 
-ADE_CONFIGS = ['configs/upernet_convnext_t_ade20k.py',
-               'configs/upernet_convnext_b_in22k_640_ade20k.py']
+ADE_CONFIGS = ['configs/upernet/upernet_convnext_t_160k_ade20k.py',
+               'configs/upernet/upernet_convnext_b_in22k_640_160k_ade20k.py']
 
 
 def dataset(cfg, dataset_cfg, **overrides):

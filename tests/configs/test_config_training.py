@@ -14,8 +14,8 @@ from mmengine.optim import build_optim_wrapper
 from config_helpers import build, load
 
 # For each config: base lr, decay rate, and for named parameters the exponent k of the expected
-# lr = base_lr * rate ** k (the official layer-decay rules, DESIGN.md section 5) and, where given,
-# the expected weight decay.
+# lr = base_lr * rate ** k (the official layer-decay rules, as ConvNeXt.get_layer_depth states
+# them) and, where given, the expected weight decay.
 T_LAYER_WISE = {  # ConvNeXt-T: num_layers 6, 8 layer ids; id = 7 - k
     'backbone.downsample_layers.0.0.weight': 7,  # stem: id 0
     'backbone.stages.0.2.pwconv1.weight': 6,  # stage 0: id 1
@@ -49,9 +49,9 @@ NO_DECAY = ('backbone.stages.0.0.norm.weight', 'backbone.stages.0.0.pwconv1.bias
 
 CASES = {
     'configs/maskrcnn_convnext_t_coco.py': (1e-4, 0.95, T_LAYER_WISE),
-    'configs/cascade_maskrcnn_convnext_t_coco.py': (2e-4, 0.7, T_LAYER_WISE),
-    'configs/upernet_convnext_t_ade20k.py': (1e-4, 0.9, T_STAGE_WISE),
-    'configs/maskrcnn_convnextv2_atto_coco.py': (1e-4, 0.95, ATTO_LAYER_WISE),
+    'configs/cascade_maskrcnn/cascade_maskrcnn_convnext_t_3x_coco.py': (2e-4, 0.7, T_LAYER_WISE),
+    'configs/upernet/upernet_convnext_t_160k_ade20k.py': (1e-4, 0.9, T_STAGE_WISE),
+    'configs/maskrcnn/maskrcnn_convnextv2_atto_3x_coco.py': (1e-4, 0.95, ATTO_LAYER_WISE),
 }
 SIZE = 64
 

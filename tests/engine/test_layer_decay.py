@@ -292,3 +292,87 @@ def test_build_through_registry_from_host_scope(toy_tiny, scope):
     assert all('layer_id' in g for g in wrapper.optimizer.param_groups)
     direct = build(toy_tiny, decay_rate=0.95)
     assert by_name(toy_tiny, wrapper.optimizer) == by_name(toy_tiny, direct)
+
+
+# mmpretrain's convention: get_layer_depth(param_name, prefix='') ----------------------------------
+
+def mmpretrain_classifier(backbone):
+    """An mmpretrain ImageClassifier around one of its backbones (the model its own constructor
+    is written for); our constructor sees its ``.backbone`` like a detector's."""
+    from mmpretrain.models import ImageClassifier
+    head = dict(type='LinearClsHead', num_classes=10, in_channels=backbone.pop('out_channels'))
+    return ImageClassifier(backbone=backbone, neck=dict(type='GlobalAveragePooling'), head=head)
+
+
+MMPRETRAIN_BACKBONES = {
+    'convnext': dict(type='ConvNeXt', arch=dict(depths=[1, 1, 12, 1], channels=[8, 16, 32, 64]),
+                     out_channels=64),
+    'vit': dict(type='VisionTransformer', arch=dict(embed_dims=32, num_layers=4, num_heads=2,
+                                                    feedforward_channels=64),
+                img_size=32, patch_size=8, out_channels=32),
+    'swin': dict(type='SwinTransformer', arch=dict(embed_dims=16, depths=[2, 2, 2, 2],
+                                                   num_heads=[1, 1, 2, 2]),
+                 img_size=64, out_channels=128),
+}
+
+
+@pytest.mark.parametrize('name', sorted(MMPRETRAIN_BACKBONES))
+def test_mmpretrain_backbones_get_their_own_rules_as_mmpretrains_constructor_gives_them(name):
+    from mmpretrain.engine.optimizers import LearningRateDecayOptimWrapperConstructor as Theirs
+    from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = mmpretrain_classifier(dict(MMPRETRAIN_BACKBONES[name]))
+    ours = by_name(model, build(model, decay_rate=0.8, decay_type='layer_wise'))
+    theirs_opt = Theirs(dict(optimizer=dict(OPTIMIZER)),
+                        dict(layer_decay_rate=0.8))(model).optimizer
+    theirs = {}
+    names = {id(p): n for n, p in model.named_parameters()}
+    for group in theirs_opt.param_groups:
+        for p in group['params']:
+            theirs[names[id(p)]] = group['lr']
+    assert set(ours) == set(theirs)
+    lrs = {n: ours[n][0] for n in ours}
+    assert lrs == pytest.approx(theirs, rel=1e-12)
+    backbone_lrs = {lr for n, lr in lrs.items() if n.startswith('backbone.')}
+    assert len(backbone_lrs) >= 3, 'decay must actually vary over the backbone'
+    assert MMPRETRAIN_MODELS.get('ImageClassifier') is not None
+
+
+def test_mmpretrain_backbone_refuses_stage_wise_with_the_reason():
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = mmpretrain_classifier(dict(MMPRETRAIN_BACKBONES['convnext']))
+    with pytest.raises(ValueError, match="mmpretrain's convention.*decay_type='layer_wise'"):
+        build(model, decay_rate=0.9, decay_type='stage_wise')
+
+
+class _Flat(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(2, 2), nn.Linear(2, 2)
+
+    def get_layer_depth(self, param_name, decay_type='layer_wise'):
+        return 3, 8  # every parameter on one id: decay does nothing
+
+
+class _Odd(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(2, 2)
+
+    def get_layer_depth(self, name, stage):
+        return 0, 2
+
+
+def test_a_backbone_that_puts_everything_on_one_id_is_an_error_not_a_no_op():
+    model = nn.Module()
+    model.backbone = _Flat()
+    with pytest.raises(ValueError, match='every backbone parameter on layer id 3 of 8'):
+        build(model, decay_rate=0.9)
+
+
+def test_an_unknown_get_layer_depth_signature_names_both_conventions():
+    model = nn.Module()
+    model.backbone = _Odd()
+    with pytest.raises(TypeError, match=r"neither known convention.*decay_type.*prefix=''"):
+        build(model, decay_rate=0.9)

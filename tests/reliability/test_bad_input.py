@@ -7,12 +7,19 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import REPO, load_tool, run_tool
-from convnext_backbone import compat, launch
-from convnext_backbone.checkpoint import (CheckpointMismatchError, CheckpointReadError,
-                                          UnknownCheckpointFormatError, load_pretrained)
+from convnext_backbone.checkpoint import (
+    CheckpointMismatchError,
+    CheckpointReadError,
+    UnknownCheckpointFormatError,
+    UntrustedCheckpointError,
+    load_pretrained,
+    safety,
+)
+from convnext_backbone.cli import checks, config
 from convnext_backbone.engine import LayerDecayOptimWrapperConstructor
 from convnext_backbone.models import ConvNeXt
+
+from conftest import REPO, load_tool, run_tool
 
 ARCH = dict(depths=[1, 1, 3, 1], channels=[32, 64, 128, 256])
 TOY_DET = str(REPO / 'configs' / 'toy' / 'maskrcnn_convnext_toy_coco.py')
@@ -59,7 +66,7 @@ def input_channels_mismatch(tmp_path):
 # Checkpoints --------------------------------------------------------------------------------------
 
 def checkpoint_missing(tmp_path):
-    from mmengine.runner import CheckpointLoader   # load_from / --resume / init_detector
+    from mmengine.runner import CheckpointLoader  # load_from / --resume / init_detector
     CheckpointLoader.load_checkpoint(str(tmp_path / 'epoch_12.pth'), 'cpu')
 
 
@@ -98,7 +105,7 @@ def checkpoint_needs_code_to_load(tmp_path):
     import argparse
     path = tmp_path / 'epoch_3.pth'
     torch.save({'state_dict': {}, 'meta': {'args': argparse.Namespace(lr=1)}}, path)
-    compat._trusted_paths.discard(str(path))
+    safety._trusted_paths.discard(str(path))
     from mmengine.runner import CheckpointLoader
     CheckpointLoader.load_checkpoint(str(path), 'cpu')
 
@@ -136,18 +143,18 @@ def backbone_without_layer_depth(tmp_path):
 # Configs ------------------------------------------------------------------------------------------
 
 def config_type_typo(tmp_path):
-    cfg = launch.load_config(TOY_DET, {'model.backbone.type': 'convnext_backbone.ConvNext'})
-    launch.check_type_names(cfg)
+    cfg = config.load_config(TOY_DET, {'model.backbone.type': 'convnext_backbone.ConvNext'})
+    checks.check_type_names(cfg)
 
 
 def config_type_without_prefix(tmp_path):
-    cfg = launch.load_config(TOY_DET, {'model.backbone.type': 'ConvNeXt'})
-    launch.check_type_names(cfg)
+    cfg = config.load_config(TOY_DET, {'model.backbone.type': 'ConvNeXt'})
+    checks.check_type_names(cfg)
 
 
 def config_dataset_root_missing(tmp_path):
-    cfg = launch.load_config(TOY_DET, {'train_dataloader.dataset.data_root': '/nowhere/coco/'})
-    launch.check_datasets(cfg, ['train_dataloader'])
+    cfg = config.load_config(TOY_DET, {'train_dataloader.dataset.data_root': '/nowhere/coco/'})
+    checks.check_datasets(cfg, ['train_dataloader'])
 
 
 # Tools' arguments ---------------------------------------------------------------------------------
@@ -195,9 +202,9 @@ CASES = [
     (input_channels_mismatch, ValueError, ['in_channels=3 but got an input with 1 channels'],
      ['Set in_channels=1']),
     (checkpoint_missing, FileNotFoundError, ['epoch_12.pth does not exist'],
-     ['check the path (load_from, --resume or init_cfg.checkpoint)']),
+     ['check the path (load_from, --resume']),
     (checkpoint_truncated, CheckpointReadError, ['convnext.pth is not a readable checkpoint'],
-     ['truncated (an interrupted download)']),
+     ['probably truncated (an interrupted download', 'get the file again']),
     (checkpoint_of_another_arch, CheckpointMismatchError,
      ["does not fit the ConvNeXt backbone with arch 'v2-femto'", 'shape mismatches',
       'looks like v2-atto'], ['choose the arch that matches it']),
@@ -207,8 +214,8 @@ CASES = [
     (detector_checkpoint_of_another_backbone, UnknownCheckpointFormatError,
      ["'backbone.' part of this checkpoint is not a ConvNeXt", "'layer1.0.conv1.weight'"],
      ['give a ConvNeXt checkpoint', 'init_cfg=None']),
-    (checkpoint_needs_code_to_load, compat.UntrustedCheckpointError,
-     ['Refusing to unpickle', 'argparse.Namespace', 'can execute code'],
+    (checkpoint_needs_code_to_load, UntrustedCheckpointError,
+     ['refusing to load', 'argparse.Namespace', 'without executing code'],
      ['--trust-checkpoint', 'trust_checkpoint(']),
     (decay_type_unknown, ValueError, ["got 'block_wise'"],
      ["decay_type must be one of ('layer_wise', 'stage_wise')"]),
@@ -218,21 +225,22 @@ CASES = [
      ['drop num_layers from the config']),
     (backbone_without_layer_depth, TypeError, ['Detector.backbone is Conv2d, which has no such'],
      ['Use a backbone that implements it', 'get_layer_depth(param_name, decay_type)']),
-    (config_type_typo, launch.UnknownTypeError,
+    (config_type_typo, checks.UnknownTypeError,
      ["model.backbone.type = 'convnext_backbone.ConvNext': no such type"],
      ["Did you mean 'convnext_backbone.ConvNeXt'?", 'ConvNeXt (model)']),
-    (config_type_without_prefix, launch.UnknownTypeError,
+    (config_type_without_prefix, checks.UnknownTypeError,
      ["model.backbone.type = 'ConvNeXt': mmdet has no such type; it is convnext_backbone's"],
      ["Did you mean 'convnext_backbone.ConvNeXt'?", "need the 'convnext_backbone.' prefix"]),
-    (config_dataset_root_missing, launch.DatasetNotFoundError,
+    (config_dataset_root_missing, checks.DatasetNotFoundError,
      ['COCO 2017 not found: missing /nowhere/coco/'],
      ['cocodataset.org', '--cfg-options train_dataloader.dataset.data_root=PATH', 'make demo']),
     (train_config_missing, FileNotFoundError, ['maskrcnn_convnext_t_cooc.py does not exist'],
      ['Configs live in configs/']),
     (train_resume_missing, FileNotFoundError, ['--resume: checkpoint', 'does not exist'],
      ['Give the path of a .pth file written by tools/train.py', 'last_checkpoint']),
-    (train_resume_truncated, CheckpointReadError, ['epoch_3.pth is not readable', 'truncated'],
-     ['Resume or load from another checkpoint']),
+    (train_resume_truncated, CheckpointReadError,
+     ['epoch_3.pth is not a readable checkpoint', 'truncated'],
+     ['use another one (e.g. the previous epoch_N.pth']),
     (evaluate_checkpoint_missing, FileNotFoundError, ['CHECKPOINT: checkpoint', 'does not exist'],
      ['Give the path of a .pth file']),
     (evaluate_out_not_pkl, ValueError, ['--out for detection must be a .pkl file', 'results.json'],

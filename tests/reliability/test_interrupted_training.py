@@ -10,8 +10,10 @@ import pytest
 import torch
 from mmengine.runner import CheckpointLoader
 
-from convnext_backbone import compat
+from convnext_backbone import checkpoint as ckpt
+from convnext_backbone.checkpoint.files import atomic_target
 from convnext_backbone.engine.hooks import get_rng_state, set_rng_state
+
 from toy_runs import assert_same_training_state, seg_options, train, train_until_killed
 
 MAX_ITERS = 4
@@ -52,15 +54,15 @@ def test_sigkill_during_a_checkpoint_write_never_leaves_a_truncated_checkpoint_t
     assert len(leftovers) == 1, sorted(os.listdir(work_dir))  # the half-written temporary
     assert not (work_dir / 'iter_4.pth').exists()             # never under the final name
     for path in work_dir.glob('*.pth'):
-        assert compat.is_complete_checkpoint(str(path)), path
+        assert ckpt.is_complete_checkpoint(str(path)), path
     assert (work_dir / 'last_checkpoint').read_text().strip() == str(work_dir / 'iter_2.pth')
-    picked = compat.find_latest_checkpoint(str(work_dir))     # what --resume takes
+    picked = ckpt.find_latest_checkpoint(str(work_dir))     # what --resume takes
     assert picked == str(work_dir / 'iter_2.pth')
     checkpoint = CheckpointLoader.load_checkpoint(picked, 'cpu')  # mmengine's loader, safely
     assert checkpoint['meta']['iter'] == 2 and 'rng_state' in checkpoint
     # Resuming from iter_2.pth continues exactly: the test above. The next save of iter_4.pth
     # removes the half-written temporary:
-    compat.write_atomically(str(work_dir / 'iter_4.pth'), 'x')
+    ckpt.write_atomically(str(work_dir / 'iter_4.pth'), 'x')
     assert not [p for p in work_dir.iterdir() if '.tmp-' in p.name]
 
 
@@ -79,18 +81,21 @@ def stalling_put(monkeypatch):
 
 
 def test_stock_save_leaves_a_truncated_file_ours_keeps_the_previous_one(tmp_path, monkeypatch):
-    from mmengine.runner.checkpoint import save_checkpoint   # ours (compat), atomic
+    """mmengine's save_checkpoint (still mmengine's own after importing us) writes in place; the
+    crash-safe hook writes through atomic_target, which keeps the previous file on a kill."""
+    from mmengine.runner.checkpoint import save_checkpoint
     old = {'state_dict': {'w': torch.zeros(1000)}, 'meta': {'iter': 2}}
     new = {'state_dict': {'w': torch.ones(1000)}, 'meta': {'iter': 4}}
     for path in (tmp_path / 'stock.pth', tmp_path / 'ours.pth'):
         save_checkpoint(old, str(path))
     stalling_put(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
-        compat.ORIGINALS['save_checkpoint'](new, str(tmp_path / 'stock.pth'))
+        save_checkpoint(new, str(tmp_path / 'stock.pth'))
     with pytest.raises(KeyboardInterrupt):
-        save_checkpoint(new, str(tmp_path / 'ours.pth'))
-    assert not compat.is_complete_checkpoint(str(tmp_path / 'stock.pth'))
-    assert compat.is_complete_checkpoint(str(tmp_path / 'ours.pth'))
+        with atomic_target(str(tmp_path / 'ours.pth')) as temporary:
+            save_checkpoint(new, temporary)
+    assert not ckpt.is_complete_checkpoint(str(tmp_path / 'stock.pth'))
+    assert ckpt.is_complete_checkpoint(str(tmp_path / 'ours.pth'))
     assert torch.equal(CheckpointLoader.load_checkpoint(str(tmp_path / 'ours.pth'), 'cpu')
                        ['state_dict']['w'], old['state_dict']['w'])
     assert sorted(os.listdir(tmp_path)) == ['ours.pth', 'stock.pth']  # temporary removed
@@ -108,15 +113,15 @@ def test_resume_takes_the_newest_complete_checkpoint_when_last_checkpoint_is_unu
             'names a deleted file': str(tmp_path / 'iter_8.pth')}[last_checkpoint]
     if text is not None:
         (tmp_path / 'last_checkpoint').write_text(text)
-    assert compat.find_latest_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_4.pth')
+    assert ckpt.find_latest_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_4.pth')
 
 
 def test_resume_follows_last_checkpoint_when_it_is_complete(tmp_path):
     for step in (2, 4):
         torch.save({'state_dict': {'w': torch.ones(10)}}, tmp_path / f'iter_{step}.pth')
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_2.pth'))
-    assert compat.find_latest_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_2.pth')
-    assert compat.find_latest_checkpoint(str(tmp_path / 'nothing')) is None
+    assert ckpt.find_latest_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_2.pth')
+    assert ckpt.find_latest_checkpoint(str(tmp_path / 'nothing')) is None
 
 
 def test_truncated_checkpoint_is_a_clear_error_not_a_zip_trace(tmp_path):
@@ -126,7 +131,7 @@ def test_truncated_checkpoint_is_a_clear_error_not_a_zip_trace(tmp_path):
     path.write_bytes(path.read_bytes()[:2000])
     with pytest.raises(CheckpointReadError, match='truncated') as error:
         CheckpointLoader.load_checkpoint(str(path), 'cpu')
-    assert str(path) in str(error.value) and 'another checkpoint' in str(error.value)
+    assert str(path) in str(error.value) and 'use another one' in str(error.value)
 
 
 def test_rng_state_round_trips_through_a_safe_checkpoint(tmp_path):

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from convnext_backbone.engine.hooks import NonFiniteLossError, NonFiniteLossHook
+
 from toy_runs import seg_options, train
 
 # lr 1e30: iteration 1 is fine, its update blows the weights up, iteration 2's loss is NaN.

@@ -10,10 +10,11 @@ import pytest
 import torch
 from mmengine.runner import CheckpointLoader
 
-from conftest import REPO, load_tool, run_tool
-from convnext_backbone import compat
-from convnext_backbone.checkpoint import UnsafeCheckpointError
+from convnext_backbone import checkpoint as ckpt
+from convnext_backbone.checkpoint import UnsafeCheckpointError, safety
 from convnext_backbone.models import ConvNeXt
+
+from conftest import REPO, load_tool, run_tool
 from toy_runs import TOY_SEG, seg_options, train
 
 ARCH = dict(depths=[1, 1, 3, 1], channels=[32, 64, 128, 256])  # the toy configs' backbone
@@ -31,8 +32,8 @@ class WritesMarker:
 
 @pytest.fixture
 def nobody_trusted(monkeypatch):
-    monkeypatch.setattr(compat, '_trusted_paths', set())
-    monkeypatch.delenv(compat.TRUST_ENV, raising=False)
+    monkeypatch.setattr(safety, '_trusted_paths', set())
+    monkeypatch.delenv(ckpt.TRUST_ENV, raising=False)
 
 
 def evil_copy(checkpoint: dict, path, marker, legacy=False):
@@ -77,7 +78,7 @@ def test_mmengine_loader_refuses_and_never_runs_the_payload(trained, tmp_path, l
     """load_from, resume, init_detector/init_model all read through this loader."""
     checkpoint = CheckpointLoader.load_checkpoint(str(trained), 'cpu')  # the real one: fine
     path = evil_copy(checkpoint, tmp_path / 'evil.pth', tmp_path / 'marker', legacy)
-    with pytest.raises(compat.UntrustedCheckpointError, match='--trust-checkpoint'):
+    with pytest.raises(ckpt.UntrustedCheckpointError, match='--trust-checkpoint'):
         CheckpointLoader.load_checkpoint(str(path), 'cpu')
     assert not (tmp_path / 'marker').exists()
 
@@ -93,7 +94,7 @@ def test_tools_refuse_and_never_run_the_payload(trained, toy_root, tmp_path, too
         proc = run_tool(REPO / 'tools' / 'train.py', TOY_SEG, '--work-dir', tmp_path / 'w',
                         '--resume', path, '--cfg-options', *seg_options(toy_root, 3), check=False)
     assert proc.returncode != 0
-    assert '\nerror: Refusing to unpickle' in '\n' + proc.stderr, proc.stderr[-3000:]
+    assert f'\nerror: {path}: refusing to load' in '\n' + proc.stderr, proc.stderr[-3000:]
     assert 'builtins.exec' in proc.stderr and f'--trust-checkpoint {path}' in proc.stderr
     assert 'Traceback' not in proc.stderr
     assert not (tmp_path / 'marker').exists()
@@ -124,8 +125,8 @@ def test_a_trusted_folder_covers_its_files(trained, tmp_path, nobody_trusted):
     checkpoint = torch.load(folder / 'a.pth', weights_only=False)
     checkpoint['meta']['args'] = argparse.Namespace(lr=1e-3)
     torch.save(checkpoint, folder / 'a.pth')
-    with pytest.raises(compat.UntrustedCheckpointError):
-        compat.check_checkpoint(str(folder / 'a.pth'))
-    compat.trust_checkpoint(str(folder))
-    compat.check_checkpoint(str(folder / 'a.pth'))
+    with pytest.raises(ckpt.UntrustedCheckpointError):
+        ckpt.check_checkpoint(str(folder / 'a.pth'))
+    ckpt.trust_checkpoint(str(folder))
+    ckpt.check_checkpoint(str(folder / 'a.pth'))
     assert CheckpointLoader.load_checkpoint(str(folder / 'a.pth'), 'cpu')['meta']['args'].lr == 1e-3

@@ -1,7 +1,8 @@
 """A tiny mmengine Runner training launched by torchrun (used by test_distributed.py).
 
 It keeps mmengine's default ``dist_cfg`` (NCCL), as mmdet/mmseg configs do: on a machine without
-a GPU, convnext_backbone.compat makes that run on gloo. Each rank writes its final weights so the
+a GPU, our launchers' fix (convnext_backbone.cli.distributed.cpu_distributed) makes that run on
+gloo. Each rank writes its final weights so the
 test can check that DDP kept them in sync.
 """
 import sys
@@ -10,7 +11,7 @@ import torch
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
-import convnext_backbone  # noqa: F401  (applies the compat fixes, as custom_imports would)
+from convnext_backbone.cli.distributed import cpu_distributed
 
 
 class ToyRegressor(BaseModel):
@@ -24,6 +25,7 @@ class ToyRegressor(BaseModel):
 
 
 def main(work_dir):
+    cpu_distributed()  # as tools/train.py does for --launcher pytorch
     g = torch.Generator().manual_seed(0)
     xs = torch.randn(16, 4, generator=g)
     data = [dict(inputs=x, targets=x.sum()) for x in xs]

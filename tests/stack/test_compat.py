@@ -1,10 +1,9 @@
-"""Each fix in convnext_backbone.compat: the stack fails without it and works with it."""
+"""convnext_backbone.compat: each host fix is applied only where the installed stack has the
+problem, fixes it, can be reverted and switched off; nothing else of the host changes."""
 import os
 import pickle
-import socket
 import subprocess
 import sys
-import textwrap
 
 import pytest
 import torch
@@ -12,9 +11,81 @@ from mmengine.config import Config
 from mmengine.runner import CheckpointLoader
 
 from convnext_backbone import compat
+from convnext_backbone.checkpoint import load_checkpoint_file
+
+from conftest import REPO
 
 
-# 1. safe checkpoint loading ---------------------------------------------------------------------
+def python(code, env=None):
+    """Run ``code`` in a fresh interpreter; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, **(env or {})))
+
+
+@pytest.fixture
+def reverted():
+    """The host as it is without our fixes, for the length of a test."""
+    compat.revert()
+    yield
+    compat.apply()
+
+
+# Only what is needed, listed, revertible, switchable ----------------------------------------------
+
+def test_the_host_keeps_its_own_behaviour_apart_from_listed_fixes():
+    import mmengine.runner as runner_package
+    from mmengine.hooks import CheckpointHook
+    from mmengine.runner import checkpoint as ckpt_module
+    assert ckpt_module.save_checkpoint.__module__ == 'mmengine.runner.checkpoint'
+    assert runner_package.save_checkpoint is ckpt_module.save_checkpoint
+    assert ckpt_module.find_latest_checkpoint.__module__ == 'mmengine.runner.checkpoint'
+    assert CheckpointHook._save_checkpoint_with_step.__module__ == 'mmengine.hooks.checkpoint_hook'
+    import mmengine.dist.utils as dist_utils
+    assert dist_utils.init_dist.__module__ == 'mmengine.dist.utils'
+    assert set(compat.applied()) <= set(compat.FIXES)
+
+
+def test_each_fix_is_applied_exactly_when_its_check_finds_the_problem():
+    for name, fix in compat.FIXES.items():
+        assert (name in compat.applied()) == fix.needed(), name
+
+
+def test_torch_2_13_needs_the_checkpoint_loader_fix_and_pinned_setuptools_not_the_lookup_fix():
+    assert compat.FIXES['safe_checkpoint_loading'].needed()  # torch >= 2.6: weights_only default
+    assert not compat.FIXES['package_lookup_without_pkg_resources'].needed()  # setuptools < 82
+
+
+def test_revert_gives_the_host_its_loader_back_and_apply_is_idempotent():
+    ours = CheckpointLoader._schemes['']
+    assert ours is load_checkpoint_file
+    compat.revert()
+    try:
+        assert CheckpointLoader._schemes[''] is not ours
+        assert compat.applied() == []
+    finally:
+        compat.apply()
+    compat.apply()
+    assert CheckpointLoader._schemes[''] is ours
+
+
+@pytest.mark.parametrize('value, off', [('1', ['safe_checkpoint_loading']),
+                                        ('safe_checkpoint_loading', ['safe_checkpoint_loading'])])
+def test_environment_variable_switches_fixes_off(value, off):
+    proc = python('import convnext_backbone.compat as c; print(c.applied())',
+                  {compat.DISABLE_ENV: value})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for name in off:
+        assert name not in proc.stdout
+
+
+def test_an_unknown_fix_name_in_the_environment_variable_is_an_error_naming_the_fixes():
+    proc = python('import convnext_backbone', {compat.DISABLE_ENV: 'safe_loading'})
+    assert proc.returncode != 0
+    assert "no fix named ['safe_loading']" in proc.stderr
+    assert 'safe_checkpoint_loading' in proc.stderr
+
+
+# 1. mmengine's loader on torch >= 2.6 -------------------------------------------------------------
 
 @pytest.fixture(scope='module')
 def runner_checkpoint(tmp_path_factory):
@@ -34,94 +105,49 @@ def runner_checkpoint(tmp_path_factory):
     return work_dir / 'epoch_1.pth'
 
 
-class WritesMarker:
-    """Unpickling this runs ``open(path, 'w')``: the payload of a malicious checkpoint."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (self.path, 'w'))
-
-
-@pytest.fixture
-def nobody_trusted(monkeypatch):
-    monkeypatch.setattr(compat, '_trusted_paths', set())
-    monkeypatch.delenv(compat.TRUST_ENV, raising=False)
-
-
-def test_runner_checkpoint_fails_with_the_stack_loader_alone(runner_checkpoint):
+def test_runner_checkpoint_fails_with_the_host_loader(runner_checkpoint, reverted):
     with pytest.raises(pickle.UnpicklingError):
-        compat.ORIGINALS['load_from_local'](str(runner_checkpoint), 'cpu')
+        CheckpointLoader.load_checkpoint(str(runner_checkpoint), 'cpu')
 
 
-def test_runner_checkpoint_loads_safely_without_any_trust(runner_checkpoint, nobody_trusted):
+def test_runner_checkpoint_loads_with_the_fix(runner_checkpoint):
     ckpt = CheckpointLoader.load_checkpoint(str(runner_checkpoint), 'cpu')
     assert ckpt['meta']['epoch'] == 1
     assert 'linear.weight' in ckpt['state_dict']
     assert 'message_hub' in ckpt and 'optimizer' in ckpt
 
 
-def test_runner_checkpoint_loads_safely_in_a_fresh_process(runner_checkpoint):
+def test_runner_checkpoint_loads_in_a_fresh_process(runner_checkpoint):
     """As on resume after a restart: no HistoryBuffer exists yet in the loading process."""
-    code = ('import sys, convnext_backbone; from mmengine.runner import CheckpointLoader; '
-            'print(CheckpointLoader.load_checkpoint(sys.argv[1], "cpu")["meta"]["epoch"])')
-    proc = subprocess.run([sys.executable, '-c', code, str(runner_checkpoint)],
-                          capture_output=True, text=True, timeout=120)
+    proc = python('import sys, convnext_backbone; from mmengine.runner import CheckpointLoader; '
+                  f'print(CheckpointLoader.load_checkpoint({str(runner_checkpoint)!r}, "cpu")'
+                  '["meta"]["epoch"])')
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().endswith('1')
 
 
-def test_code_carrying_checkpoint_is_refused_and_never_runs(tmp_path, nobody_trusted):
-    marker = tmp_path / 'pwned'
-    path = tmp_path / 'evil.pth'
-    torch.save({'state_dict': {}, 'meta': WritesMarker(str(marker))}, path)
-    with pytest.raises(compat.UntrustedCheckpointError, match='--trust-checkpoint'):
-        CheckpointLoader.load_checkpoint(str(path), 'cpu')
-    with pytest.raises(pickle.UnpicklingError):  # safe loading is still torch's default elsewhere
-        torch.load(path)
-    assert not marker.exists()
-    assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ
+# 2. 'mmdet::' configs without pkg_resources ------------------------------------------------------
 
-
-@pytest.mark.parametrize('how', ['api', 'env-folder'])
-def test_user_trust_allows_full_unpickling(tmp_path, nobody_trusted, monkeypatch, how):
-    path = tmp_path / 'full.pth'
-    torch.save({'state_dict': {}, 'meta': {'extra': Config(dict(a=1))}}, path)
-    with pytest.raises(compat.UntrustedCheckpointError):
-        CheckpointLoader.load_checkpoint(str(path), 'cpu')
-    if how == 'api':
-        compat.trust_checkpoint(str(path))
-    else:
-        monkeypatch.setenv(compat.TRUST_ENV, str(tmp_path))
-    assert CheckpointLoader.load_checkpoint(str(path), 'cpu')['meta']['extra'].a == 1
-
-
-def test_checkpoints_saved_by_this_process_are_trusted(tmp_path, nobody_trusted):
-    from mmengine.runner.checkpoint import save_checkpoint
-    path = tmp_path / 'own.pth'
-    save_checkpoint({'meta': {'extra': Config(dict(a=2))}}, str(path))
-    assert compat.is_trusted_checkpoint(str(path))
-    assert CheckpointLoader.load_checkpoint(str(path), 'cpu')['meta']['extra'].a == 2
-
-
-def test_missing_checkpoint_names_the_path(tmp_path):
-    with pytest.raises(FileNotFoundError, match='nope.pth'):
-        CheckpointLoader.load_checkpoint(str(tmp_path / 'nope.pth'), 'cpu')
-
-
-# 2. package lookup without pkg_resources ---------------------------------------------------------
-
-def test_host_config_inheritance_without_pkg_resources(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, 'pkg_resources', None)  # as with setuptools >= 82
-    with pytest.raises(ImportError):
-        compat.ORIGINALS['is_installed']('mmdet')
+def test_package_lookup_fix_is_needed_and_works_when_pkg_resources_is_gone(tmp_path):
+    """As with setuptools >= 82: the import of pkg_resources fails in a fresh process."""
     (tmp_path / 'det.py').write_text("_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'\n")
     (tmp_path / 'seg.py').write_text(
         "_base_ = ['mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py']\n")
-    det = Config.fromfile(tmp_path / 'det.py')
-    seg = Config.fromfile(tmp_path / 'seg.py')
-    assert det.model.type == 'MaskRCNN' and seg.model.decode_head.type == 'UPerHead'
+    code = ('import sys; sys.modules["pkg_resources"] = None\n'
+            'from mmengine.config import Config\n'
+            'if sys.argv[1:] == ["fixed"]:\n'
+            '    import convnext_backbone.compat as c; print("applied", c.applied())\n'
+            f'det = Config.fromfile({str(tmp_path / "det.py")!r})\n'
+            f'seg = Config.fromfile({str(tmp_path / "seg.py")!r})\n'
+            'print(det.model.type, seg.model.decode_head.type)\n')
+    host = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          timeout=120)
+    assert host.returncode != 0 and 'pkg_resources' in host.stderr
+    fixed = subprocess.run([sys.executable, '-c', code, 'fixed'], capture_output=True, text=True,
+                           timeout=120)
+    assert fixed.returncode == 0, fixed.stderr[-2000:]
+    assert "'package_lookup_without_pkg_resources'" in fixed.stdout
+    assert 'MaskRCNN UPerHead' in fixed.stdout
 
 
 def test_package_lookup_by_module_and_distribution_name():
@@ -133,35 +159,6 @@ def test_package_lookup_by_module_and_distribution_name():
     assert compat.get_installed_path('mmsegmentation') == expected
 
 
-# 3. distributed runs without a GPU --------------------------------------------------------------
-
-INIT_DIST = textwrap.dedent('''
-    import sys, torch
-    import mmengine.dist
-    from convnext_backbone import compat
-    init = compat.ORIGINALS['init_dist'] if sys.argv[1] == 'original' else mmengine.dist.init_dist
-    init('pytorch')  # mmengine's default backend: nccl
-    from mmengine.model import MMDistributedDataParallel
-    ddp = MMDistributedDataParallel(module=torch.nn.Linear(2, 2), device_ids=[0])
-    ddp(torch.ones(1, 2)).sum().backward()
-    print('backend', torch.distributed.get_backend())
-''')
-
-
-def run_single_rank(variant):
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
-               MASTER_PORT=str(port))
-    return subprocess.run([sys.executable, '-c', INIT_DIST, variant], env=env, timeout=120,
-                          capture_output=True, text=True)
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason='the fix only acts without a GPU')
-def test_init_dist_and_ddp_on_a_machine_without_gpu():
-    original = run_single_rank('original')
-    assert original.returncode != 0  # torch.cuda.set_device / nccl without a GPU
-    fixed = run_single_rank('fixed')
-    assert fixed.returncode == 0, fixed.stderr[-3000:]
-    assert 'backend gloo' in fixed.stdout
+def test_host_config_inheritance_works_with_our_configs():
+    cfg = Config.fromfile(str(REPO / 'configs' / 'maskrcnn_convnext_t_coco.py'))
+    assert cfg.model.backbone.type == 'convnext_backbone.ConvNeXt'

@@ -1,4 +1,5 @@
-"""torchrun with 2 processes trains an mmengine Runner on CPU (gloo), through compat's fixes."""
+"""torchrun with 2 processes trains an mmengine Runner on CPU (gloo), through our launchers' CPU
+fix (convnext_backbone.cli.distributed)."""
 import os
 import socket
 import subprocess
@@ -37,15 +38,15 @@ def test_two_process_gloo_training_completes_with_synced_weights(tmp_path):
 
 END_WORKER = '''
 import logging, sys, torch.distributed as dist
-from convnext_backbone import launch
-launch.end_distributed_worker()  # not distributed yet: returns
+from convnext_backbone.cli import distributed
+distributed.end_distributed_worker()  # not distributed yet: returns
 dist.init_process_group('gloo')
 rank = dist.get_rank()
 log = logging.getLogger('worker')
 log.addHandler(logging.FileHandler(sys.argv[1] + f'/rank{rank}.log'))
 log.warning('last words of rank %d', rank)
 print(f'rank {rank} done', end='')  # no newline: only an explicit flush writes it
-launch.end_distributed_worker()
+distributed.end_distributed_worker()
 print('not reached')
 '''
 

@@ -1,12 +1,13 @@
 """mmdet 3.3 on this stack: a Mask R-CNN from mmdet's own config trains, checkpoints, resumes and
-predicts on CPU through mmengine's Runner (the checkpoint is read back through compat's loader)."""
+predicts on CPU through mmengine's Runner (the checkpoint is read back through the package's safe
+loader)."""
 import json
 
 import pytest
 import torch
 from mmengine.runner import Runner
 
-from convnext_backbone import compat
+from convnext_backbone.checkpoint import safety
 
 
 def shrink_maskrcnn(cfg, coco_root, work_dir, max_epochs):
@@ -50,7 +51,7 @@ def test_training_step_writes_a_checkpoint(trained):
 def test_resume_continues_from_the_checkpoint(trained, monkeypatch):
     cfg, work_dir, _ = trained
     # A fresh process would not have seen the save: forget it, so the safe path alone must read it.
-    monkeypatch.setattr(compat, '_trusted_paths', set())
+    monkeypatch.setattr(safety, '_trusted_paths', set())
     cfg = cfg.copy()
     cfg.train_cfg.max_epochs = 2
     cfg.train_cfg.val_interval = 2

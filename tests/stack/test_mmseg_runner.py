@@ -4,8 +4,7 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
-from convnext_backbone import compat
-
+from convnext_backbone.checkpoint import safety
 
 
 def shrink_upernet(cfg, ade_root, classes, work_dir, max_iters):
@@ -57,7 +56,7 @@ def test_training_step_reverts_syncbn_and_writes_a_checkpoint(trained):
 
 def test_resume_continues_from_the_checkpoint(trained, monkeypatch):
     cfg, work_dir, _ = trained
-    monkeypatch.setattr(compat, '_trusted_paths', set())
+    monkeypatch.setattr(safety, '_trusted_paths', set())
     cfg = cfg.copy()
     cfg.train_cfg.max_iters = 4
     cfg.train_cfg.val_interval = 4
@@ -75,7 +74,8 @@ def test_predicts_with_init_model(trained, toy_root):
     cfg.model.backbone.norm_cfg = dict(type='BN', requires_grad=True)
     cfg.model.decode_head.norm_cfg = cfg.model.auxiliary_head.norm_cfg = cfg.model.backbone.norm_cfg
     model = init_model(cfg, str(work_dir / 'iter_2.pth'), device='cpu')
-    image = sorted((toy_root / 'ade' / 'ADEChallengeData2016' / 'images' / 'validation').iterdir())[0]
+    images = toy_root / 'ade' / 'ADEChallengeData2016' / 'images' / 'validation'
+    image = sorted(images.iterdir())[0]
     result = inference_model(model, str(image))
     assert result.pred_sem_seg.data.shape[-2:] == torch.Size(result.ori_shape)
     assert result.pred_sem_seg.data.max() < cfg.model.decode_head.num_classes

@@ -9,11 +9,12 @@ import socket
 import pytest
 import timm
 import torch
-from checkpoint_layouts import randomise_
-from conftest import REPO, run_tool
 
 from convnext_backbone.checkpoint import load_pretrained, read_state_dict
 from convnext_backbone.models import ConvNeXt
+
+from checkpoint_layouts import randomise_
+from conftest import REPO, run_tool
 
 TOOL = REPO / 'tools' / 'convert_checkpoint.py'
 

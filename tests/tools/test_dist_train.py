@@ -24,7 +24,8 @@ def losses(work_dir):
 
 def options(coco, batch):
     ann = f'{coco}/annotations/instances_val2017.json'
-    return [f'train_dataloader.dataset.data_root={coco}/', f'val_dataloader.dataset.data_root={coco}/',
+    return [f'train_dataloader.dataset.data_root={coco}/',
+            f'val_dataloader.dataset.data_root={coco}/',
             f'val_evaluator.ann_file={ann}', f'train_dataloader.batch_size={batch}',
             'train_cfg.max_epochs=2', 'train_cfg.val_interval=3', 'default_hooks.logger.interval=1',
             'randomness.seed=0', 'model.backbone.drop_path_rate=0.0']

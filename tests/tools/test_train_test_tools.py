@@ -14,7 +14,8 @@ TOY_SEG = 'configs/toy/upernet_convnext_toy_ade20k.py'
 
 def det_data_options(coco):
     ann = f'{coco}/annotations/instances_val2017.json'
-    return [f'train_dataloader.dataset.data_root={coco}/', f'val_dataloader.dataset.data_root={coco}/',
+    return [f'train_dataloader.dataset.data_root={coco}/',
+            f'val_dataloader.dataset.data_root={coco}/',
             f'test_dataloader.dataset.data_root={coco}/', f'val_evaluator.ann_file={ann}',
             f'test_evaluator.ann_file={ann}', 'train_dataloader.batch_size=2',
             'val_dataloader.batch_size=1', 'test_dataloader.batch_size=1']
@@ -89,7 +90,8 @@ def test_flagship_config_trains_two_iterations_with_only_data_and_scale_override
     pipeline = 'train_dataloader.dataset.pipeline.3.transforms'
     options = [*det_data_options(coco), f'{pipeline}.0.0.scales={small}',
                f'{pipeline}.1.0.scales={small}', f'{pipeline}.1.1.crop_size=(48,64)',
-               f'{pipeline}.1.2.scales={small}', 'test_dataloader.dataset.pipeline.1.scale=(64,107)',
+               f'{pipeline}.1.2.scales={small}',
+               'test_dataloader.dataset.pipeline.1.scale=(64,107)',
                'val_dataloader.dataset.pipeline.1.scale=(64,107)',
                'train_dataloader.dataset.metainfo.classes=[rectangle,ellipse,triangle,star]',
                'val_dataloader.dataset.metainfo.classes=[rectangle,ellipse,triangle,star]',

@@ -1,0 +1,141 @@
+"""Checks our tools run on a prepared config before mmengine's Runner builds anything.
+
+* Datasets: a missing COCO/ADE20K folder or annotation file is a message saying where the data
+  must be and how to get it, instead of a stack trace from the dataset class.
+* Type names: ``convnext_backbone.*`` names are checked against what the package registers, so a
+  typo names the registered names and the closest one instead of mmengine's "not in the
+  mmdet::model registry".
+"""
+import difflib
+import os.path as osp
+from typing import Iterator, List, Sequence, Tuple
+
+from mmengine.config import Config
+
+DATASET_HELP = {
+    'CocoDataset': (
+        'COCO 2017', 'data/coco',
+        'Download train2017.zip, val2017.zip and annotations_trainval2017.zip from '
+        'https://cocodataset.org/#download and unpack them into data/coco/ '
+        '(annotations/, train2017/, val2017/); see docs/datasets.md.'),
+    'ADE20KDataset': (
+        'ADE20K (ADEChallengeData2016)', 'data/ade/ADEChallengeData2016',
+        'Download ADEChallengeData2016.zip from http://sceneparsing.csail.mit.edu/ and unzip it '
+        'into data/ade/ (images/, annotations/); see docs/datasets.md.'),
+}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A config's dataset is not where the config says."""
+
+
+class UnknownTypeError(KeyError):
+    """A config names a ``convnext_backbone.*`` type that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ''
+
+
+def _datasets(dataset: dict) -> Iterator[dict]:
+    """A dataset config and the ones it wraps (RepeatDataset, ConcatDataset, ...)."""
+    yield dataset
+    inner = dataset.get('dataset')
+    if isinstance(inner, dict):
+        yield from _datasets(inner)
+    for inner in dataset.get('datasets') or ():
+        yield from _datasets(inner)
+
+
+def _missing_paths(dataset: dict) -> list:
+    root = dataset.get('data_root') or ''
+    missing = []
+    if root and not osp.isdir(root):
+        return [root]
+    ann_file = dataset.get('ann_file')
+    if ann_file and not osp.isfile(osp.join(root, ann_file)):
+        missing.append(osp.join(root, ann_file))
+    for prefix in (dataset.get('data_prefix') or {}).values():
+        if isinstance(prefix, str) and prefix and not osp.isdir(osp.join(root, prefix)):
+            missing.append(osp.join(root, prefix))
+    return missing
+
+
+def check_datasets(cfg: Config, loaders: Sequence[str]) -> None:
+    """Raise :class:`DatasetNotFoundError` naming the missing data and how to get it."""
+    for loader in loaders:
+        loader_cfg = cfg.get(loader)
+        if not loader_cfg or 'dataset' not in loader_cfg:
+            continue
+        for dataset in _datasets(loader_cfg.dataset):
+            missing = _missing_paths(dataset)
+            if not missing:
+                continue
+            name, where, how = DATASET_HELP.get(
+                dataset.get('type'), ('the dataset', dataset.get('data_root'),
+                                      'Put the data there or point the config at it.'))
+            raise DatasetNotFoundError(
+                f'{loader}: {name} not found: missing {", ".join(missing)}. It is expected under '
+                f'{where}/. {how} Or set another root: --cfg-options '
+                f'{loader}.dataset.data_root=PATH. To try the project without any download, '
+                'run `make demo` (generated toy data).')
+
+
+# Type names -------------------------------------------------------------------------------------
+
+_TYPE_KEYS = ('type', 'constructor')
+
+
+def _registered_names() -> List[Tuple[str, str]]:
+    """``(name, what)`` for everything convnext_backbone registers."""
+    from .. import registry
+    names = []
+    for reg in (registry.MODELS, registry.OPTIM_WRAPPER_CONSTRUCTORS, registry.HOOKS):
+        reg.import_from_location()
+        names += [(name, reg.name) for name in reg.module_dict]
+    return names
+
+
+def _type_entries(node, where: str) -> Iterator[Tuple[str, str]]:
+    """``(config path, value)`` of every ``type``/``constructor`` string in a config tree."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            path = f'{where}.{key}' if where else str(key)
+            if key in _TYPE_KEYS and isinstance(value, str):
+                yield path, value
+            else:
+                yield from _type_entries(value, path)
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _type_entries(value, f'{where}.{i}')
+
+
+def check_type_names(cfg: Config) -> None:
+    """Raise :class:`UnknownTypeError` for a ``convnext_backbone.X`` the package does not
+    register, or a bare name that is one of ours in another spelling (e.g. ``'ConvNeXt'`` in an
+    mmdet/mmseg config, which mmdet/mmseg do not have), with the registered names and the
+    closest match."""
+    registered = _registered_names()
+    names = [name for name, _ in registered]
+    by_lower = {name.lower(): name for name in names}
+    prefix = 'convnext_backbone.'
+    for where, value in _type_entries(cfg.to_dict(), ''):
+        if value.startswith(prefix):
+            name = value[len(prefix):]
+            if name in names:
+                continue
+            problem = 'no such type in convnext_backbone.'
+        elif '.' not in value and value.lower() in by_lower and \
+                cfg.get('default_scope') in ('mmdet', 'mmseg'):
+            name = value
+            problem = f"{cfg.get('default_scope')} has no such type; it is convnext_backbone's."
+        else:
+            continue
+        close = [by_lower[name.lower()]] if name.lower() in by_lower else \
+            difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+        hint = f" Did you mean '{prefix}{close[0]}'?" if close else ''
+        listing = '; '.join(f'{known} ({what})' for known, what in registered)
+        raise UnknownTypeError(
+            f'{where} = {value!r}: {problem}{hint} Names are '
+            f"case-sensitive and need the '{prefix}' prefix (and custom_imports="
+            f"dict(imports=['convnext_backbone'])) in mmdet/mmseg configs. convnext_backbone "
+            f'registers: {listing}.')

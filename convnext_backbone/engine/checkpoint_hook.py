@@ -1,0 +1,93 @@
+"""``CrashSafeCheckpointHook``: mmengine's CheckpointHook whose checkpoints survive a kill.
+
+A run killed (SIGKILL, the OOM killer, preemption, power loss) while mmengine's own hook saves
+can lose what it had: the file is written in place (a kill leaves a truncated file under the final
+name), the oldest checkpoint is removed *before* the new one is written (with
+``max_keep_ckpts=1`` a kill mid-write leaves no complete checkpoint at all), and
+``last_checkpoint``, the file ``resume=True`` reads, is rewritten in place. This hook, for local
+work dirs:
+
+* writes each checkpoint to a temporary file beside it, syncs it and renames it over the final
+  name (atomic), then writes ``last_checkpoint`` the same way, and only then removes outdated
+  checkpoints; leftovers of a killed save are removed by the next save of that name;
+* on ``resume=True`` without a path, resumes from the file ``last_checkpoint`` names when it is
+  complete, and otherwise (with a warning) from the newest complete ``epoch_N.pth`` /
+  ``iter_N.pth`` of the work dir, so an empty or stale ``last_checkpoint`` never restarts a run
+  from scratch;
+* trusts what it wrote for this process (see ``convnext_backbone.checkpoint.safety``).
+
+Remote backends (``s3://``, path mappings) and the ``save_best`` copies keep mmengine's behaviour.
+It is a config choice, not a patch: our configs' base runtimes name it, so our tools and
+mmdet's/mmseg's own tools get it with our configs; any config gets it with::
+
+    custom_imports = dict(imports=['convnext_backbone'], allow_failed_imports=False)
+    default_hooks = dict(checkpoint=dict(type='convnext_backbone.CrashSafeCheckpointHook'))
+"""
+import contextlib
+import os
+import os.path as osp
+from typing import List
+
+from mmengine.dist import is_main_process
+from mmengine.hooks import CheckpointHook
+
+from ..checkpoint.files import (
+    atomic_target,
+    find_latest_checkpoint,
+    is_local_path,
+    write_atomically,
+)
+from ..checkpoint.safety import trust_checkpoint
+from ..registry import HOOKS
+
+
+@HOOKS.register_module()
+class CrashSafeCheckpointHook(CheckpointHook):
+    """CheckpointHook with atomic saves, removal after save, and resume from the newest complete
+    checkpoint; takes CheckpointHook's arguments unchanged."""
+
+    def _is_local(self) -> bool:
+        return is_local_path(self.out_dir or '', self.file_client_args, self.backend_args)
+
+    def before_run(self, runner) -> None:
+        super().before_run(runner)
+        # The Runner resumes (right after before_run) from runner._load_from, or, when that is
+        # None, from mmengine's lookup of last_checkpoint alone; ours also survives a stale one.
+        if getattr(runner, '_resume', False) and getattr(runner, '_load_from', None) is None \
+                and self._is_local():
+            runner._load_from = find_latest_checkpoint(runner.work_dir)
+
+    def _outdated(self, runner, step: int) -> List[str]:
+        """Book ``step`` among the kept checkpoints; return the files it pushes out (removed only
+        after the new checkpoint and ``last_checkpoint`` are on disk)."""
+        if self.max_keep_ckpts <= 0 or (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+            return []  # a best-checkpoint save of the same step comes through here twice
+        outdated = []
+        while len(self.keep_ckpt_ids) >= self.max_keep_ckpts:
+            old = self.keep_ckpt_ids.popleft()
+            outdated.append(osp.join(self.out_dir, self.filename_tmpl.format(old)))
+        self.keep_ckpt_ids.append(step)
+        runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+        return outdated
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        if not self._is_local():
+            return super()._save_checkpoint_with_step(runner, step, meta)
+        outdated = self._outdated(runner, step)
+        name = self.filename_tmpl.format(step)
+        self.last_ckpt = osp.join(self.out_dir, name)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        save_args = dict(save_optimizer=self.save_optimizer,
+                         save_param_scheduler=self.save_param_scheduler, meta=meta,
+                         by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+        if not is_main_process():  # the Runner saves on the main process only
+            runner.save_checkpoint(self.out_dir, name, self.file_client_args, **save_args)
+            return
+        with atomic_target(self.last_ckpt) as temporary:
+            runner.save_checkpoint(osp.dirname(temporary), osp.basename(temporary),
+                                   self.file_client_args, **save_args)
+        trust_checkpoint(self.last_ckpt)
+        write_atomically(osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
+        for path in outdated:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
