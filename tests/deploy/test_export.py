@@ -2,6 +2,8 @@
 onnxruntime must give the eager model's own results at an input size other than the export size,
 with random and with briefly trained toy weights; bad input to tools/export.py is one clear
 error line."""
+import ast
+
 import pytest
 import torch
 
@@ -193,6 +195,16 @@ def test_every_shipped_config_has_an_exportable_model(config):
 @pytest.fixture(scope='module')
 def tool():
     return load_tool('export')
+
+
+def test_tool_exports_and_verifies(tool, tmp_path, capsys):
+    tool.main([TOY_SEG, 'none', '--out', str(tmp_path / 'seg.onnx'), '--shape', '64', '64',
+               '--verify'])
+    out = capsys.readouterr().out
+    assert f'wrote {tmp_path / "seg.onnx"}' in out
+    report = ast.literal_eval(out.strip().splitlines()[-1])  # the printed report dict
+    assert report['task'] == 'segmentation' and report['shape'] != (64, 64)
+    assert report['max_abs_diff'] < 1e-3
 
 
 def test_shape_not_a_multiple_of_32(tool, tmp_path):
