@@ -12,8 +12,7 @@ from conftest import REPO, load_tool, run_tool
 pytest.importorskip('onnxruntime')
 pytest.importorskip('onnx')
 
-from convnext_backbone.deploy import (ExportError, OnnxModel, build_model, export,  # noqa: E402
-                                      load_config, wrap)
+from convnext_backbone.deploy import ExportError, OnnxModel, build_model, export, load_config, wrap  # noqa: E402
 from convnext_backbone.deploy.driver import task_of  # noqa: E402
 from convnext_backbone.deploy.verify import images_for, verify  # noqa: E402
 
@@ -165,6 +164,8 @@ def test_graph_contract(tmp_path):
         graph(images_for((100, 128)))
     with pytest.raises(ExportError, match='one image at a time'):
         graph(images_for(CHECK_SHAPE, batch=2))
+    with pytest.raises(Exception, match='Expected: 1'):  # the graph's batch axis is fixed to 1
+        graph.session.run(None, {'images': images_for(CHECK_SHAPE, batch=2).numpy()})
 
 
 def shipped_configs():
