@@ -4,10 +4,12 @@
         [--repeat 5] [--threads 2] [--det-shape 800 1216] [--work-dir /tmp/onnx_bench]
 
 Cases (random weights; nothing is downloaded):
-  backbone       ConvNeXt-T backbone (configs/maskrcnn_convnext_t_coco.py --backbone-only), 8x224x224
+  backbone       ConvNeXt-T backbone (configs/maskrcnn_convnext_t_coco.py --backbone-only),
+                 8x224x224
   toy-maskrcnn   configs/toy/maskrcnn_convnext_toy_coco.py, one 128x224 image
   maskrcnn       configs/maskrcnn_convnext_t_coco.py, one image of --det-shape
-  upernet        configs/upernet/upernet_convnext_t_160k_ade20k.py, one 512x512 image (whole-image inference)
+  upernet        configs/upernet/upernet_convnext_t_160k_ade20k.py, one 512x512 image
+                 (whole-image inference)
 Both sides include the data preprocessing and the post-processing (detections with masks at the
 input size / seg logits at the input size). Eager = the mmdet/mmseg model's own test_step on our
 backbone (its CPU fast path on); ONNX = tools/export.py's graph in an onnxruntime CPU session.

@@ -8,7 +8,8 @@ OpenCV), values 0-255; normalisation and channel swap happen inside. H and W are
 must be multiples of 32. Outputs: detection (N = 1) ``boxes`` (K, 4) xyxy, ``scores`` (K,),
 ``labels`` (K,) int64, ``masks`` (K, H, W) probabilities; segmentation ``seg_logits``
 (N, C, H, W); backbone ``feat0..feat3``. --shape is the size traced at export (default 256 256).
---static fixes the input to (1, 3) + --shape. CHECKPOINT 'none' exports random weights.
+--static fixes the input to (1, 3) + --shape. --out FILE.pt2 writes a torch.export program
+instead (backbone and segmentors; same input and outputs). CHECKPOINT 'none' exports random weights.
 --verify runs the graph in onnxruntime at another size and compares it with the eager model.
 Bad input ends with one `error: ...` line that names the problem and the fix.
 See docs/deployment.md.
@@ -16,8 +17,9 @@ See docs/deployment.md.
 import argparse
 import sys
 
-from convnext_backbone.deploy import ExportError, export
 from mmengine.config import DictAction
+
+from convnext_backbone.deploy import ExportError, export
 
 
 def parse_args(argv=None):
@@ -25,7 +27,9 @@ def parse_args(argv=None):
     parser.add_argument('config', help='config file (ours, or one that inherits ours)')
     parser.add_argument('checkpoint', help="checkpoint of that config (loaded strictly); 'none' "
                         'for random weights (speed tests)')
-    parser.add_argument('--out', required=True, help='the .onnx file to write')
+    parser.add_argument('--out', required=True,
+                        help='the .onnx file to write (.pt2: a torch.export program instead; '
+                        'backbone and segmentors)')
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
                         help='image size traced at export (multiples of 32; default 256 256)')
     parser.add_argument('--backbone-only', action='store_true',
@@ -40,14 +44,12 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not args.out.endswith('.onnx'):
-        raise ExportError(f'--out {args.out}: name the output file *.onnx, e.g. --out model.onnx')
     checkpoint = None if args.checkpoint.lower() == 'none' else args.checkpoint
     path = export(args.config, checkpoint, args.out, shape=args.shape,
                   backbone_only=args.backbone_only, cfg_options=args.cfg_options,
                   static=args.static)
     print(f'wrote {path}')
-    if args.verify:
+    if args.verify and path.endswith('.onnx'):
         from convnext_backbone.deploy.verify import verify
         print(verify(args.config, checkpoint, path, cfg_options=args.cfg_options))
 

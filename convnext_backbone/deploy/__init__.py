@@ -13,8 +13,8 @@ either (the driver does, when it builds a model).
 * ``runtime``    - ``OnnxModel``: an onnxruntime session that checks the input contract.
 * ``reference``  - the eager model's own results for the same input.
 """
-from .errors import ExportError
 from .driver import build_model, export, export_onnx, load_config, load_weights, wrap
+from .errors import ExportError
 from .runtime import OnnxModel
 
 __all__ = ['ExportError', 'export', 'export_onnx', 'load_config', 'build_model', 'load_weights',

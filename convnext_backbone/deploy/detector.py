@@ -11,8 +11,15 @@ from torch import Tensor, nn
 
 from .boxes import image_size
 from .preprocess import Preprocess
-from .roi import (BoxPredictor, MultiLevelRoIAlign, Proposals, mean_of, paste_masks, rois_of,
-                  select_class)
+from .roi import (
+    BoxPredictor,
+    MultiLevelRoIAlign,
+    Proposals,
+    mean_of,
+    paste_masks,
+    rois_of,
+    select_class,
+)
 
 
 def _stages(module) -> list:

@@ -21,8 +21,9 @@ OPSET = 17
 
 def load_config(config: str, cfg_options: Optional[dict] = None):
     """Read a config (ours or any that names our backbone) and check it has a model we know."""
-    import convnext_backbone  # noqa: F401  (registers our modules, applies the stack fixes)
     from mmengine.config import Config
+
+    import convnext_backbone  # noqa: F401  (registers our modules, applies the stack fixes)
     if not os.path.isfile(config):
         raise ExportError(f'config {config!r} does not exist: give the path of a config file, '
                           'e.g. configs/maskrcnn_convnext_t_coco.py.')
@@ -185,7 +186,11 @@ def export_onnx(wrapper: nn.Module, task: str, out: str, shape: Tuple[int, int],
 def export(config: str, checkpoint: Optional[str], out: str, shape: Optional[Sequence[int]] = None,
            backbone_only: bool = False, cfg_options: Optional[dict] = None,
            static: bool = False) -> str:
-    """``tools/export.py``: config + checkpoint (``None``: random weights) -> ONNX file."""
+    """``tools/export.py``: config + checkpoint (``None``: random weights) -> ONNX file, or a
+    ``torch.export`` program when ``out`` ends in ``.pt2`` (backbone and segmentors)."""
+    if not out.endswith(('.onnx', '.pt2')):
+        raise ExportError(f'--out {out}: name the output file *.onnx (ONNX) or *.pt2 '
+                          '(torch.export), e.g. --out model.onnx')
     cfg = load_config(config, cfg_options)
     task = task_of(cfg, backbone_only)
     model = build_model(cfg)
@@ -201,6 +206,9 @@ def export(config: str, checkpoint: Optional[str], out: str, shape: Optional[Seq
         metadata['classes'] = ','.join(map(str, _classes(cfg)))
     if task == 'segmentation' and cfg.model.get('test_cfg', {}).get('mode') == 'slide':
         metadata['note'] = 'whole-image inference (the config tests with sliding windows)'
+    if out.endswith('.pt2'):
+        from .pt2 import export_pt2
+        return export_pt2(wrapper, task, out, shape, divisor, static=static)
     return export_onnx(wrapper, task, out, shape, divisor, metadata, static=static)
 
 

@@ -12,7 +12,14 @@ from conftest import REPO, load_tool, run_tool
 pytest.importorskip('onnxruntime')
 pytest.importorskip('onnx')
 
-from convnext_backbone.deploy import ExportError, OnnxModel, build_model, export, load_config, wrap  # noqa: E402
+from convnext_backbone.deploy import (  # noqa: E402
+    ExportError,
+    OnnxModel,
+    build_model,
+    export,
+    load_config,
+    wrap,
+)
 from convnext_backbone.deploy.driver import task_of  # noqa: E402
 from convnext_backbone.deploy.verify import images_for, verify  # noqa: E402
 
@@ -68,6 +75,11 @@ def v2_checkpoints(tmp_path_factory):
     return paths
 
 
+@pytest.fixture(scope='module')
+def tool():
+    return load_tool('export')
+
+
 def export_and_verify(tmp_path, config, checkpoint=None, cfg_options=None, **kwargs):
     out = export(config, checkpoint, str(tmp_path / 'model.onnx'), shape=EXPORT_SHAPE,
                  cfg_options=cfg_options, **kwargs)
@@ -86,16 +98,21 @@ def assert_same_detections(report):
     assert report['mask_iou_min'] >= 0.99, report
 
 
-@pytest.mark.parametrize('config', [TOY_DET, TOY_SEG])
-def test_backbone_alone(tmp_path, config):
-    report = export_and_verify(tmp_path, config, backbone_only=True)
+def test_backbone_alone(tmp_path):
+    report = export_and_verify(tmp_path, TOY_DET, backbone_only=True)
     assert report['task'] == 'backbone' and report['shape'] == CHECK_SHAPE
     assert report['max_abs_diff'] < 1e-4, report
 
 
-def test_upernet_random_weights(tmp_path):
-    report = export_and_verify(tmp_path, TOY_SEG)
-    assert report['task'] == 'segmentation'
+def test_upernet_random_weights(tool, tmp_path, capsys):
+    """Through the tool: export, then --verify at another size."""
+    tool.main([TOY_SEG, 'none', '--out', str(tmp_path / 'seg.onnx'), '--shape',
+               *map(str, EXPORT_SHAPE), '--verify'])
+    out = capsys.readouterr().out
+    assert f'wrote {tmp_path / "seg.onnx"}' in out
+    report = ast.literal_eval(out.strip().splitlines()[-1])  # the printed report dict
+    print(f'\n[deploy] {TOY_SEG_REL} via tools/export.py --verify: {report}')
+    assert report['task'] == 'segmentation' and report['shape'] != EXPORT_SHAPE
     assert report['max_abs_diff'] < 1e-3, report
 
 
@@ -109,8 +126,17 @@ def test_upernet_trained(tmp_path, trained_seg):
     assert report['max_abs_diff'] < 1e-3, report
 
 
-def test_mask_rcnn_random_weights(tmp_path):
-    assert_same_detections(export_and_verify(tmp_path, TOY_DET))
+@pytest.fixture(scope='module')
+def toy_det_onnx(tmp_path_factory):
+    """The toy Mask R-CNN (random weights) exported once for the tests below."""
+    return export(TOY_DET, None, str(tmp_path_factory.mktemp('det') / 'det.onnx'),
+                  shape=EXPORT_SHAPE)
+
+
+def test_mask_rcnn_random_weights(toy_det_onnx):
+    report = verify(TOY_DET, None, toy_det_onnx, shape=CHECK_SHAPE)
+    print(f'\n[deploy] {TOY_DET_REL} checkpoint=False: {report}')
+    assert_same_detections(report)
 
 
 def test_mask_rcnn_v2(tmp_path, v2_checkpoints):
@@ -144,10 +170,33 @@ def test_static_shape(tmp_path):
         OnnxModel(out)(images_for(EXPORT_SHAPE))
 
 
-def test_graph_contract(tmp_path):
+@pytest.mark.parametrize('backbone_only', [False, True], ids=['upernet', 'backbone'])
+def test_torch_export_program(tmp_path, backbone_only):
+    """--out FILE.pt2: a torch.export program with the same contract (H, W, batch dynamic)."""
+    from convnext_backbone.deploy.reference import eager_seg_logits
+    path = export(TOY_SEG, None, str(tmp_path / 'seg.pt2'), shape=EXPORT_SHAPE,
+                  backbone_only=backbone_only)
+    program = torch.export.load(path).module()
+    model = build_model(load_config(TOY_SEG))
+    images = images_for(CHECK_SHAPE, batch=3)
+    with torch.no_grad():
+        out = program(images)
+        if backbone_only:
+            expected = model.backbone(model.data_preprocessor(dict(inputs=list(images)))['inputs'])
+            assert max((a - b).abs().max().item() for a, b in zip(out, expected)) < 1e-4
+        else:
+            assert (out - eager_seg_logits(model, images)).abs().max().item() < 1e-3
+
+
+def test_torch_export_of_a_detector_is_refused(tmp_path):
+    with pytest.raises(ExportError, match=r'\.pt2 .*detector is not supported.*ONNX'):
+        export(TOY_DET, None, str(tmp_path / 'det.pt2'), shape=EXPORT_SHAPE)
+
+
+def test_graph_contract(toy_det_onnx):
     """Standard operators only, one input, the documented outputs and metadata."""
     import onnx
-    path = export(TOY_DET, None, str(tmp_path / 'det.onnx'), shape=EXPORT_SHAPE)
+    path = toy_det_onnx
     proto = onnx.load(path)
     assert [i.name for i in proto.graph.input] == ['images']
     assert [o.name for o in proto.graph.output] == ['boxes', 'scores', 'labels', 'masks']
@@ -193,21 +242,6 @@ def test_every_shipped_config_has_an_exportable_model(config):
 
 
 # ------------------------------------------------------------------ bad input to the tool
-@pytest.fixture(scope='module')
-def tool():
-    return load_tool('export')
-
-
-def test_tool_exports_and_verifies(tool, tmp_path, capsys):
-    tool.main([TOY_SEG, 'none', '--out', str(tmp_path / 'seg.onnx'), '--shape', '64', '64',
-               '--verify'])
-    out = capsys.readouterr().out
-    assert f'wrote {tmp_path / "seg.onnx"}' in out
-    report = ast.literal_eval(out.strip().splitlines()[-1])  # the printed report dict
-    assert report['task'] == 'segmentation' and report['shape'] != (64, 64)
-    assert report['max_abs_diff'] < 1e-3
-
-
 def test_shape_not_a_multiple_of_32(tool, tmp_path):
     with pytest.raises(ExportError, match=r'--shape 100 64: .*multiples of 32.* 128 64'):
         tool.main([TOY_SEG, 'none', '--out', str(tmp_path / 'a.onnx'), '--shape', '100', '64'])
@@ -239,7 +273,8 @@ def test_model_that_cannot_be_built(tool, tmp_path):
 
 
 def test_output_name(tool, tmp_path):
-    with pytest.raises(ExportError, match=r'--out .*a\.pth: name the output file \*\.onnx'):
+    with pytest.raises(ExportError,
+                       match=r'--out .*a\.pth: name the output file \*\.onnx .*\*\.pt2'):
         tool.main([TOY_DET, 'none', '--out', str(tmp_path / 'a.pth')])
 
 
