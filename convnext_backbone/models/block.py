@@ -15,13 +15,13 @@ mmpretrain; docs/benchmarks.md has what each technique buys):
   layer scale and add are one ``addcmul`` (the mask drawn exactly as :func:`drop_path` draws it).
 * Inference on CPU: ``pwconv1`` + bias + GELU in one oneDNN matmul, ``pwconv2`` + bias +
   residual in another; large MLPs in row chunks (:mod:`.fused_linear`).
-* Training on CPU: the MLP as one autograd function with oneDNN GEMMs, its GELU gradient
-  computed in place (:mod:`.fused_linear`); the depthwise convolution's weight gradient as a
-  convolution (:mod:`.depthwise`).
+* Training on CPU: the MLP as one autograd function, its GELU gradient computed in place
+  (:mod:`.fused_linear`); the depthwise convolution's weight gradient as a convolution
+  (:mod:`.depthwise`).
 
-GPU, autocast, other dtypes and tracers (TorchScript, FX, ``torch.compile``, ONNX) get the
-layer-scale folding and residual fusion only where they are exact in that dtype, through plain
-aten ops, or ``forward_plain`` under a tracer.
+Which of these runs for an input is decided in one place, :func:`.fast_path.block_path`; this
+module only carries out the path it names (GPU, autocast, other dtypes: plain aten ops with the
+layer-scale folding and residual fusion where they are exact; tracers: ``forward_plain``).
 """
 from typing import Callable, Optional
 
@@ -31,7 +31,9 @@ from torch import nn
 
 from . import fused_linear
 from .depthwise import depthwise_conv
-from .dispatch import SWITCHES, autocast_on, cpu_fp32, tracing
+from . import fast_path
+from .fast_path import BlockPath, block_path
+from .switches import SWITCHES
 from .layers import GRN, DropPath
 
 # ``pwconv2(weight, bias, base)``: ``base + hidden W^T + bias`` for the block's hidden activation
@@ -87,69 +89,70 @@ class ConvNeXtBlock(nn.Module):
         return shortcut + self.drop_path(x.permute(0, 3, 1, 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.fast_path or tracing():
+        path = block_path(self, x)
+        if path.name == fast_path.PLAIN:
             return self.forward_plain(x)
         shortcut = x.permute(0, 2, 3, 1)  # NHWC view (free for channels-last x)
-        x = self.norm(depthwise_conv(self.dwconv, x).permute(0, 2, 3, 1))
-        out = self._pwconv2_residual(self._mlp(x, shortcut.is_contiguous()), shortcut,
-                                     x.numel() // x.shape[-1])
-        return out.permute(0, 3, 1, 2)
+        x = depthwise_conv(self.dwconv, x) if path.depthwise_weight_grad else self.dwconv(x)
+        x = self.norm(x.permute(0, 2, 3, 1))
+        pwconv2 = getattr(self, _MLP[path.name])(x, path)
+        return self._pwconv2_residual(pwconv2, shortcut, path.fold_layer_scale).permute(0, 3, 1, 2)
 
     # ------------------------------------------------------------------ MLP paths
-    def _mlp(self, x: torch.Tensor, nhwc_input: bool) -> Pwconv2:
-        """Runs the MLP up to ``pwconv2`` on the NHWC ``x`` and returns how ``pwconv2`` (with the
-        residual) is computed, on the fastest path that applies. ``nhwc_input``: the block's
-        input is channels-last, so the residual can enter oneDNN's epilogue as it is."""
-        fusable = (type(self.act) is nn.GELU and self.pwconv1.bias is not None
-                   and self.pwconv2.bias is not None and cpu_fp32(x))
-        if fusable and not torch.is_grad_enabled() and SWITCHES.onednn and nhwc_input:
-            rows = x.numel() // x.shape[-1]
-            if self.grn is None and rows * self.pwconv1.out_features >= SWITCHES.chunk_elements:
-                return self._mlp_inference_chunked(x)
-            return self._mlp_inference(x)
-        if fusable and torch.is_grad_enabled():
-            return self._mlp_training(x)
-        return self._mlp_aten(x)
-
-    def _mlp_inference_chunked(self, x: torch.Tensor) -> Pwconv2:
+    # Each runs the MLP up to ``pwconv2`` on the NHWC ``x`` and returns how ``pwconv2`` (with
+    # the residual) is computed on that path.
+    def _mlp_inference_chunked(self, x: torch.Tensor, path: BlockPath) -> Pwconv2:
         x2d = x.reshape(-1, x.shape[-1])
+        mlp = (fused_linear.mkl_mlp_in_chunks if path.name == fast_path.MKL_INFERENCE_CHUNKED
+               else fused_linear.onednn_mlp_in_chunks)
 
         def pwconv2(weight, bias, base):
-            out = fused_linear.mlp_in_chunks(x2d, self.pwconv1.weight, self.pwconv1.bias, weight,
-                                             bias, _rows(base), self.act.approximate)
+            out = mlp(x2d, self.pwconv1.weight, self.pwconv1.bias, weight, bias, _rows(base),
+                      self.act.approximate, SWITCHES.chunk_hidden)
             return out.view(x.shape[:-1] + (weight.shape[0],))
         return pwconv2
 
-    def _mlp_inference(self, x: torch.Tensor) -> Pwconv2:
-        h = fused_linear.linear_gelu(x, self.pwconv1.weight, self.pwconv1.bias,
-                                     self.act.approximate)
+    def _mlp_inference(self, x: torch.Tensor, path: BlockPath) -> Pwconv2:
+        h = fused_linear.onednn_linear_gelu(x, self.pwconv1.weight, self.pwconv1.bias,
+                                            self.act.approximate)
         if self.grn is not None:
             h = self.grn(h)
 
         def pwconv2(weight, bias, base):
-            return fused_linear.linear(h, weight, bias, base)
+            return fused_linear.onednn_linear(h, weight, bias, base)
         return pwconv2
 
-    def _mlp_training(self, x: torch.Tensor) -> Pwconv2:
+    def _mlp_mkl_inference(self, x: torch.Tensor, path: BlockPath) -> Pwconv2:
+        h = fused_linear.aten_linear_gelu(x.reshape(-1, x.shape[-1]), self.pwconv1.weight,
+                                          self.pwconv1.bias, self.act.approximate)
+        if self.grn is not None:
+            h = self.grn(h.view(x.shape[:-1] + (h.shape[-1],))).reshape(h.shape)
+
+        def pwconv2(weight, bias, base):
+            out = fused_linear.aten_linear(h, weight, bias, _rows(base))
+            return out.view(x.shape[:-1] + (weight.shape[0],))
+        return pwconv2
+
+    def _mlp_training(self, x: torch.Tensor, path: BlockPath) -> Pwconv2:
         x2d = x.reshape(-1, x.shape[-1])
-        approximate = self.act.approximate
+        approximate, onednn = self.act.approximate, path.onednn_gemms
         if self.grn is None:
             def pwconv2(weight, bias, base):  # the whole MLP as one autograd function
                 out = fused_linear.MLPFn.apply(x2d, self.pwconv1.weight, self.pwconv1.bias,
-                                               weight, bias, _rows(base), approximate)
+                                               weight, bias, _rows(base), approximate, onednn)
                 return out.view(x.shape[:-1] + (weight.shape[0],))
             return pwconv2
         h = fused_linear.LinearGELUFn.apply(x2d, self.pwconv1.weight, self.pwconv1.bias,
-                                            approximate)
+                                            approximate, onednn)
         h = self.grn(h.view(x.shape[:-1] + (h.shape[-1],)))
 
         def pwconv2(weight, bias, base):
             out = fused_linear.LinearFn.apply(h.reshape(-1, h.shape[-1]), weight, bias,
-                                              _rows(base))
+                                              _rows(base), onednn)
             return out.view(x.shape[:-1] + (weight.shape[0],))
         return pwconv2
 
-    def _mlp_aten(self, x: torch.Tensor) -> Pwconv2:
+    def _mlp_aten(self, x: torch.Tensor, path: BlockPath) -> Pwconv2:
         """GPU, autocast, other dtypes, a custom activation: plain ops."""
         h = self.act(self.pwconv1(x))
         if self.grn is not None:
@@ -168,13 +171,11 @@ class ConvNeXtBlock(nn.Module):
         return 0.
 
     def _pwconv2_residual(self, pwconv2: Pwconv2, shortcut: torch.Tensor,
-                          rows: int) -> torch.Tensor:
+                          fold_layer_scale: bool) -> torch.Tensor:
         """``shortcut + drop_path(gamma * pwconv2(hidden))`` on NHWC tensors, fused as far as
-        the path allows."""
+        the path allows (``fold_layer_scale``: ``gamma`` into ``pwconv2``'s weight and bias)."""
         weight, bias, gamma = self.pwconv2.weight, self.pwconv2.bias, self.gamma
-        if (gamma is not None and SWITCHES.fold_layer_scale and rows >= self.pwconv2.in_features
-                and not autocast_on(shortcut) and shortcut.dtype != torch.float16):
-            # (never in fp16: gamma W underflows there for small layer-scale values)
+        if fold_layer_scale:
             weight, bias, gamma = weight * gamma[:, None], bias * gamma, None
         drop_prob = self._drop_prob()
         if gamma is None and drop_prob == 0.:  # the residual add inside the GEMM
@@ -187,6 +188,15 @@ class ConvNeXtBlock(nn.Module):
             mask = mask.div_(keep_prob)
             scale = mask if gamma is None else mask * gamma
         return torch.addcmul(shortcut, x, scale)
+
+
+# the block's method for each MLP path of fast_path.block_path
+_MLP = {fast_path.ONEDNN_INFERENCE: '_mlp_inference',
+        fast_path.ONEDNN_INFERENCE_CHUNKED: '_mlp_inference_chunked',
+        fast_path.MKL_INFERENCE: '_mlp_mkl_inference',
+        fast_path.MKL_INFERENCE_CHUNKED: '_mlp_inference_chunked',
+        fast_path.CPU_TRAINING: '_mlp_training',
+        fast_path.ATEN: '_mlp_aten'}
 
 
 def _rows(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:

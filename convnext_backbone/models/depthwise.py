@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .dispatch import SWITCHES, cpu_fp32, tracing
 
 
 def depthwise_weight_grad(x: torch.Tensor, grad: torch.Tensor, padding,
@@ -68,11 +67,7 @@ class DepthwiseConv2dCPU(torch.autograd.Function):
 
 
 def depthwise_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """``conv(x)`` for a depthwise, stride-1, "same"-padded ``conv``; through
-    :class:`DepthwiseConv2dCPU` while gradients are recorded on fp32 CPU tensors (no autocast,
-    no tracer)."""
-    if (SWITCHES.depthwise_weight_grad and torch.is_grad_enabled() and cpu_fp32(x)
-            and conv.weight.dtype == torch.float32
-            and (x.requires_grad or conv.weight.requires_grad) and not tracing()):
-        return DepthwiseConv2dCPU.apply(x, conv.weight, conv.bias, conv.padding)
-    return conv(x)
+    """``conv(x)`` for a depthwise, stride-1, "same"-padded ``conv`` through
+    :class:`DepthwiseConv2dCPU` (fp32 CPU tensors outside autocast; the block's
+    :func:`~.fast_path.block_path` decides when)."""
+    return DepthwiseConv2dCPU.apply(x, conv.weight, conv.bias, conv.padding)

@@ -1,6 +1,7 @@
 """The block's fast paths equal the official computation (``fast_path=False``) to float rounding.
 
-Each path is exercised where it is meant to run and checked to have run: the oneDNN inference
+Each path is exercised where it is meant to run and checked to have run (the path
+``fast_path.block_path`` names, and the kernels it calls): the oneDNN inference
 kernels (no_grad, fp32 CPU), the layer scale folded into ``pwconv2`` (large row counts) or
 applied by ``addcmul`` (small ones), the residual add inside the GEMM, stochastic depth (same
 random mask as ``drop_path``), and the depthwise convolution's own backward. Gradients are
@@ -12,13 +13,14 @@ import copy
 
 import pytest
 import torch
-from checkpoint_layouts import assert_close_scaled, randomise_
 
-from convnext_backbone.models import ConvNeXt
-from convnext_backbone.models import depthwise, fused_linear
+from convnext_backbone.models import ConvNeXt, depthwise, fast_path, fused_linear
 from convnext_backbone.models.block import ConvNeXtBlock
 from convnext_backbone.models.depthwise import depthwise_conv
-from convnext_backbone.models.dispatch import SWITCHES
+from convnext_backbone.models.fast_path import block_path
+from convnext_backbone.models.switches import SWITCHES
+
+from checkpoint_layouts import assert_close_scaled, randomise_
 
 ONEDNN = SWITCHES.onednn
 
@@ -85,6 +87,7 @@ class _Spy:
 @pytest.mark.parametrize('size', [(9, 9), (2, 3)], ids=['fold', 'addcmul'])
 def test_inference_onednn_path(grn, layer_scale, size, monkeypatch):
     """no_grad + fp32 CPU: oneDNN GEMM+GELU and GEMM+bias+residual (or GEMM then addcmul)."""
+    monkeypatch.setattr(SWITCHES, 'mkl_gemms', False)  # whatever this CPU's ISA
     block, plain = _block(grn=grn, layer_scale=layer_scale)
     x = _input(2, 16, *size)
     spy = _Spy(monkeypatch)
@@ -95,6 +98,9 @@ def test_inference_onednn_path(grn, layer_scale, size, monkeypatch):
             expected = plain(x)
             spy.calls.clear()
             out = block(x)
+            path = block_path(block, x)
+        assert path.name == 'onednn_inference'
+        assert path.fold_layer_scale == (layer_scale is not None and size == (9, 9))
         assert 'linear_pointwise' in spy.calls
         fused_add = layer_scale is None or size == (9, 9)  # rows >= hidden: layer scale folded
         assert ('linear_pointwise.binary' in spy.calls) == fused_add
@@ -102,29 +108,57 @@ def test_inference_onednn_path(grn, layer_scale, size, monkeypatch):
         assert_close_scaled(out, expected)
 
 
+@pytest.mark.parametrize('grn,layer_scale', [(False, 0.5), (True, None), (False, None)],
+                         ids=['v1', 'v2', 'v1-no-layer-scale'])
+@pytest.mark.parametrize('size', [(9, 9), (2, 3)], ids=['fold', 'addcmul'])
+def test_inference_mkl_path(grn, layer_scale, size, monkeypatch):
+    """no_grad + fp32 CPU with aten's (MKL) GEMMs (the AVX2 choice): GEMM, GELU in place,
+    residual accumulated by the second GEMM; no oneDNN matmul runs."""
+    monkeypatch.setattr(SWITCHES, 'mkl_gemms', True)
+    block, plain = _block(grn=grn, layer_scale=layer_scale)
+    x = _input(2, 16, *size)
+    spy = _Spy(monkeypatch)
+    for mode in ('eval', 'train'):
+        getattr(block, mode)(), getattr(plain, mode)()
+        with torch.no_grad():
+            path = block_path(block, x)
+            out, expected = block(x), plain(x)
+        assert path.name == 'mkl_inference'
+        assert path.fold_layer_scale == (layer_scale is not None and size == (9, 9))
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert_close_scaled(out, expected)
+    assert spy.calls == []
+
+
 @pytest.mark.skipif(not ONEDNN, reason='torch built without oneDNN')
+@pytest.mark.parametrize('gemm', ['onednn', 'mkl'])
 @pytest.mark.parametrize('layer_scale,drop_path', [(0.5, 0.), (None, 0.), (0.5, 0.5)],
                          ids=['fused-residual', 'no-layer-scale', 'drop-path-no-grad'])
-def test_inference_in_row_chunks(layer_scale, drop_path, monkeypatch):
+def test_inference_in_row_chunks(layer_scale, drop_path, gemm, monkeypatch):
     """Large inputs run the inference MLP in row chunks (forced here with small thresholds);
-    uneven last chunk included. Training mode under no_grad draws the drop-path mask as
-    drop_path() does."""
+    uneven last chunk included; oneDNN's fused matmuls or aten's (MKL) GEMMs into reused
+    buffers. Training mode under no_grad draws the drop-path mask as drop_path() does."""
     monkeypatch.setattr(SWITCHES, 'chunk_elements', 64 * 30)
     monkeypatch.setattr(SWITCHES, 'chunk_hidden', 64 * 70)  # 70 rows a chunk, 162 rows
+    monkeypatch.setattr(SWITCHES, 'mkl_gemms', gemm == 'mkl')
     calls = []
-    original = fused_linear.mlp_in_chunks
-    monkeypatch.setattr(fused_linear, 'mlp_in_chunks', lambda *a: calls.append(1) or original(*a))
+    kernel = f'{gemm}_mlp_in_chunks'
+    original = getattr(fused_linear, kernel)
+    monkeypatch.setattr(fused_linear, kernel, lambda *a: calls.append(1) or original(*a))
+    spy = _Spy(monkeypatch)
     block, plain = _block(layer_scale=layer_scale, drop_path=drop_path)
     x = _input(2, 16, 9, 9)
     for mode in ('eval', 'train'):
         getattr(block, mode)(), getattr(plain, mode)()
         with torch.no_grad():
+            assert block_path(block, x).name == f'{gemm}_inference_chunked'
             torch.manual_seed(5)
             out = block(x)
             torch.manual_seed(5)
             expected = plain(x)
         assert_close_scaled(out, expected)
     assert len(calls) == 2
+    assert bool(spy.calls) == (gemm == 'onednn')
 
 
 def test_inference_channels_first_input_and_inference_mode():
@@ -141,14 +175,23 @@ def test_inference_channels_first_input_and_inference_mode():
 @pytest.mark.parametrize('grn,layer_scale', [(False, 0.5), (True, None)], ids=['v1', 'v2'])
 @pytest.mark.parametrize('size', [(9, 9), (2, 3)], ids=['fold', 'addcmul'])
 @pytest.mark.parametrize('channels_last', [True, False], ids=['cl', 'cf'])
-def test_training_outputs_and_gradients(grn, layer_scale, size, channels_last, monkeypatch):
+@pytest.mark.parametrize('gemm', ['onednn', 'mkl'])
+def test_training_outputs_and_gradients(grn, layer_scale, size, channels_last, gemm,
+                                        monkeypatch):
+    """The training path (autograd functions with oneDNN's or aten's GEMMs, the depthwise
+    convolution's own backward): output and every gradient."""
+    monkeypatch.setattr(SWITCHES, 'mkl_gemms', gemm == 'mkl')
     block, plain = _block(grn=grn, layer_scale=layer_scale)
     block.train(), plain.train()
     x = _input(2, 16, *size, channels_last=channels_last)
     spy = _Spy(monkeypatch)
+    path = block_path(block, x.detach().requires_grad_())
+    onednn = ONEDNN and gemm == 'onednn'
+    assert (path.name, path.depthwise_weight_grad, path.onednn_gemms) == (
+        'cpu_training', True, onednn)
     out, grads = _grads(block, x)
     assert 'dwconv' in spy.calls  # the custom depthwise backward
-    assert ('linear_pointwise' in spy.calls) == ONEDNN  # GEMMs of the autograd functions
+    assert ('linear_pointwise' in spy.calls) == onednn  # GEMMs of the autograd functions
     expected, expected_grads = _grads(plain, x)
     assert_close_scaled(out, expected)
     assert grads.keys() == expected_grads.keys()
@@ -198,8 +241,7 @@ def test_depthwise_conv_backward(requires, shape):
         out = fn(conv, x_)
         out.backward(g)
         results.append((out, x_.grad, conv.weight.grad, conv.bias.grad))
-    if requires != 'input':
-        assert results[0][0].grad_fn.name().startswith('DepthwiseConv2dCPU')
+    assert results[0][0].grad_fn.name().startswith('DepthwiseConv2dCPU')
     for got, expected in zip(*results):
         assert (got is None) == (expected is None)
         if got is not None:
@@ -331,6 +373,7 @@ def test_autocast_uses_plain_ops(grn, layer_scale, monkeypatch):
 def test_each_technique_switched_off_still_equals_plain(switch, grn, layer_scale, monkeypatch):
     """With any one technique off (what ``tools/benchmark_backbone.py --ablation`` times), the
     rest of the fast path still computes the official block: inference and gradients."""
+    monkeypatch.setattr(SWITCHES, 'mkl_gemms', False)  # whatever this CPU's ISA
     monkeypatch.setattr(SWITCHES, switch, False)
     spy = _Spy(monkeypatch)
     block, plain = _block(grn=grn, layer_scale=layer_scale)
@@ -344,3 +387,106 @@ def test_each_technique_switched_off_still_equals_plain(switch, grn, layer_scale
         assert_close_scaled(grad, expected_grads[name])
     assert ('dwconv' in spy.calls) == (switch != 'depthwise_weight_grad')
     assert ('linear_pointwise' in spy.calls) == (ONEDNN and switch != 'onednn')
+
+
+# ------------------------------------------------------------------ the decision, in one place
+def _decide(case, monkeypatch):
+    """(block, input, context) for one row of the decision table."""
+    block, _ = _block()
+    x = _input(2, 16, 3, 3, channels_last=case != 'channels-first')
+    ctx = torch.no_grad()
+    if case == 'fast-path-off':
+        block.fast_path = False
+    elif case in ('training', 'training-no-onednn'):
+        x.requires_grad_()
+        ctx = torch.enable_grad()
+        if case == 'training-no-onednn':
+            monkeypatch.setattr(SWITCHES, 'onednn', False)
+    elif case == 'frozen':  # grad mode on, but nothing requires a gradient
+        block.requires_grad_(False)
+        ctx = torch.enable_grad()
+    elif case == 'no-onednn':
+        monkeypatch.setattr(SWITCHES, 'onednn', False)
+    elif case == 'bf16':
+        block, x = block.to(torch.bfloat16), x.bfloat16()
+    elif case == 'autocast':
+        x.requires_grad_()
+        ctx = torch.autocast('cpu', dtype=torch.bfloat16)
+    elif case == 'chunked':
+        monkeypatch.setattr(SWITCHES, 'chunk_elements', 1)
+    elif case == 'avx2-inference':
+        monkeypatch.setattr(fast_path, 'onednn_isa_below_avx512', lambda: True)
+    elif case == 'avx2-training':
+        monkeypatch.setattr(fast_path, 'onednn_isa_below_avx512', lambda: True)
+        x.requires_grad_()
+        ctx = torch.enable_grad()
+    return block, x, ctx
+
+
+@pytest.mark.skipif(not ONEDNN, reason='torch built without oneDNN')
+@pytest.mark.parametrize('case,name,dw_grad', [
+    ('fast-path-off', 'plain', False),
+    ('inference', 'onednn_inference', False),
+    ('chunked', 'onednn_inference_chunked', False),  # on AVX-512 (forced below)
+    ('channels-first', 'aten', False),
+    ('no-onednn', 'aten', False),
+    ('bf16', 'aten', False),
+    ('autocast', 'aten', False),
+    ('frozen', 'onednn_inference', False),
+    ('training', 'cpu_training', True),
+    ('training-no-onednn', 'cpu_training', True),
+    ('avx2-inference', 'mkl_inference', False),  # oneDNN below AVX-512: aten's (MKL) GEMMs
+    ('avx2-training', 'cpu_training', True),
+])
+def test_block_path_decides_every_case(case, name, dw_grad, monkeypatch):
+    """One function names the path for each state; the block runs exactly that path (and agrees
+    with the official computation, checked for each path above)."""
+    monkeypatch.setattr(fast_path, 'onednn_isa_below_avx512', lambda: False)  # AVX-512
+    block, x, ctx = _decide(case, monkeypatch)
+    seen = []
+    block.register_forward_pre_hook(lambda m, args: seen.append(block_path(m, args[0])))
+    with ctx:
+        path = block_path(block, x)
+        block(x)
+    assert path.name == name and path.name in fast_path.PATH_NAMES
+    assert path.depthwise_weight_grad == dw_grad
+    assert path.onednn_gemms == (case == 'training')
+    assert seen == [path]
+
+
+@pytest.mark.parametrize('below_avx512,names', [
+    (True, ('mkl_inference', 'mkl_inference_chunked', False)),
+    (False, ('onednn_inference', 'onednn_inference_chunked', True))])
+def test_gemms_chosen_by_isa(below_avx512, names, monkeypatch):
+    """By default the MLP's GEMMs are aten's (MKL) where oneDNN runs below AVX-512 (AVX2 CPUs)
+    and oneDNN's fused matmuls with AVX-512, chunked or not, in inference and in training;
+    ``SWITCHES.mkl_gemms`` overrides."""
+    monkeypatch.setattr(fast_path, 'onednn_isa_below_avx512', lambda: below_avx512)
+    block, plain = _block()
+    x = _input(2, 16, 9, 9)
+    with torch.no_grad():
+        assert block_path(block.eval(), x).name == names[0]
+        monkeypatch.setattr(SWITCHES, 'chunk_elements', 1)
+        assert block_path(block, x).name == names[1]
+        assert_close_scaled(block(x), plain.eval()(x))
+        for forced in (True, False):
+            monkeypatch.setattr(SWITCHES, 'mkl_gemms', forced)
+            assert block_path(block, x).name == ('mkl_inference_chunked' if forced
+                                                 else 'onednn_inference_chunked')
+    monkeypatch.setattr(SWITCHES, 'mkl_gemms', None)
+    assert block_path(block, x.detach().requires_grad_()).onednn_gemms == (names[2] and ONEDNN)
+
+
+@pytest.mark.parametrize('cap,below', [('AVX2', True), ('avx2_vnni', True), ('SSE41', True),
+                                       ('AVX512_CORE', None), ('ALL', None)])
+def test_onednn_isa_cap_read_from_the_environment(cap, below, monkeypatch):
+    """``ONEDNN_MAX_CPU_ISA`` below AVX-512 means AVX2 kernels; otherwise ATen's CPU check."""
+    monkeypatch.setenv('ONEDNN_MAX_CPU_ISA', cap)
+    fast_path.onednn_isa_below_avx512.cache_clear()
+    try:
+        expected = below if below is not None else \
+            not torch.backends.cpu.get_cpu_capability().startswith('AVX512')
+        assert fast_path.onednn_isa_below_avx512() == expected
+    finally:
+        monkeypatch.undo()
+        fast_path.onednn_isa_below_avx512.cache_clear()

@@ -40,22 +40,29 @@ class Case:
         return out
 
 
-def gemm_gflops(n: int = 2048, reps: int = 7) -> float:
+def gemm_gflops(n: int = 2048, reps: int = 7, clock: str = 'wall') -> float:
     """fp32 GFLOP/s of an n x n matmul (median of ``reps``): the machine's arithmetic rate."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
     times = []
+    now = CLOCKS[clock]
     for _ in range(reps):
-        start = time.perf_counter()
+        start = now()
         a @ b
-        times.append(time.perf_counter() - start)
+        times.append(now() - start)
     return 2 * n ** 3 / statistics.median(times) / 1e9
 
 
-def run_interleaved(cases: List[Case], warmup: int, reps: int) -> None:
+CLOCKS = {'wall': time.perf_counter, 'process': time.process_time}
+
+
+def run_interleaved(cases: List[Case], warmup: int, reps: int, clock: str = 'wall') -> None:
     """Per mode (an inference loop and a training loop leave the allocator in different states,
     so modes are not mixed): ``warmup`` steps of each case, then ``reps`` rounds over all cases,
-    the order rotated every round. Fills ``times`` and ``faults`` (minor page faults a step)."""
+    the order rotated every round. Fills ``times`` and ``faults`` (minor page faults a step).
+    ``clock='process'``: CPU time of this process instead of wall time; with one thread it
+    leaves out the time other processes take the CPU from us (busy shared machines)."""
+    now = CLOCKS[clock]
     for mode in dict.fromkeys(c.mode for c in cases):
         group = [c for c in cases if c.mode == mode]
         for case in group:
@@ -65,9 +72,9 @@ def run_interleaved(cases: List[Case], warmup: int, reps: int) -> None:
             shift = rep % len(group)
             for case in group[shift:] + group[:shift]:
                 faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-                start = time.perf_counter()
+                start = now()
                 case.step()
-                case.times.append(time.perf_counter() - start)
+                case.times.append(now() - start)
                 case.faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults)
 
 
