@@ -34,6 +34,7 @@ def test_malformed_cfg_options_are_a_usage_error(item, capsys):
     assert 'KEY=VALUE' in err[-1] and 'Traceback' not in '\n'.join(err)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('tool', ['train.py', 'test.py', 'benchmark.py', 'get_flops.py'])
 def test_every_config_tool_reports_bad_cfg_options_the_same_way(tool):
     args = ['configs/toy/maskrcnn_convnext_toy_coco.py']

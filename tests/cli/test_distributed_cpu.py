@@ -9,6 +9,8 @@ import textwrap
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow  # end-to-end runs (make test-fast skips them)
+
 INIT_DIST = textwrap.dedent('''
     import sys, torch
     import convnext_backbone, mmengine.dist

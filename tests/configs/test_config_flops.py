@@ -2,8 +2,12 @@
 docs/model_zoo.md records the paper-size numbers)."""
 import re
 
+import pytest
+
 from config_helpers import load
 from conftest import REPO, load_tool, run_tool
+
+pytestmark = pytest.mark.slow  # end-to-end runs (make test-fast skips them)
 
 
 def test_cli_prints_params_and_flops_of_a_two_stage_detector():

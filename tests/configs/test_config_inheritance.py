@@ -23,8 +23,9 @@ def test_example_changes_only_the_data_and_the_classes():
 def test_config_elsewhere_inherits_ours_by_absolute_path(tmp_path):
     user = tmp_path / 'my_project' / 'cascade_convnext_s_3classes.py'
     user.parent.mkdir()
+    ours = REPO / 'configs' / 'cascade_maskrcnn' / 'cascade_maskrcnn_convnext_s_3x_coco.py'
     user.write_text(
-        f"_base_ = [{str(REPO / 'configs' / 'cascade_maskrcnn' / 'cascade_maskrcnn_convnext_s_3x_coco.py')!r}]\n"
+        f"_base_ = [{str(ours)!r}]\n"
         # Lists (the cascade's three box heads) are replaced, not merged: derive the new list
         # from the inherited one, which a Python config sees as `_base_`.
         "model = dict(roi_head=dict(\n"

@@ -16,6 +16,8 @@ from convnext_backbone.engine.hooks import get_rng_state, set_rng_state
 
 from toy_runs import assert_same_training_state, seg_options, train, train_until_killed
 
+pytestmark = pytest.mark.slow  # end-to-end runs (make test-fast skips them)
+
 MAX_ITERS = 4
 
 

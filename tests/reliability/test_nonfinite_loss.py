@@ -10,6 +10,8 @@ from convnext_backbone.engine.hooks import NonFiniteLossError, NonFiniteLossHook
 
 from toy_runs import seg_options, train
 
+pytestmark = pytest.mark.slow  # end-to-end runs (make test-fast skips them)
+
 # lr 1e30: iteration 1 is fine, its update blows the weights up, iteration 2's loss is NaN.
 EXPLODE = 'optim_wrapper.optimizer.lr=1e30'
 

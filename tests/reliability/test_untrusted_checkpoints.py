@@ -17,6 +17,8 @@ from convnext_backbone.models import ConvNeXt
 from conftest import REPO, load_tool, run_tool
 from toy_runs import TOY_SEG, seg_options, train
 
+pytestmark = pytest.mark.slow  # end-to-end runs (make test-fast skips them)
+
 ARCH = dict(depths=[1, 1, 3, 1], channels=[32, 64, 128, 256])  # the toy configs' backbone
 
 

@@ -68,6 +68,7 @@ def test_revert_gives_the_host_its_loader_back_and_apply_is_idempotent():
     assert CheckpointLoader._schemes[''] is ours
 
 
+@pytest.mark.slow  # a fresh interpreter
 @pytest.mark.parametrize('value, off', [('1', ['safe_checkpoint_loading']),
                                         ('safe_checkpoint_loading', ['safe_checkpoint_loading'])])
 def test_environment_variable_switches_fixes_off(value, off):
@@ -78,6 +79,7 @@ def test_environment_variable_switches_fixes_off(value, off):
         assert name not in proc.stdout
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_an_unknown_fix_name_in_the_environment_variable_is_an_error_naming_the_fixes():
     proc = python('import convnext_backbone', {compat.DISABLE_ENV: 'safe_loading'})
     assert proc.returncode != 0
@@ -117,6 +119,7 @@ def test_runner_checkpoint_loads_with_the_fix(runner_checkpoint):
     assert 'message_hub' in ckpt and 'optimizer' in ckpt
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_runner_checkpoint_loads_in_a_fresh_process(runner_checkpoint):
     """As on resume after a restart: no HistoryBuffer exists yet in the loading process."""
     proc = python('import sys, convnext_backbone; from mmengine.runner import CheckpointLoader; '
@@ -128,6 +131,7 @@ def test_runner_checkpoint_loads_in_a_fresh_process(runner_checkpoint):
 
 # 2. 'mmdet::' configs without pkg_resources ------------------------------------------------------
 
+@pytest.mark.slow  # a fresh interpreter
 def test_package_lookup_fix_is_needed_and_works_when_pkg_resources_is_gone(tmp_path):
     """As with setuptools >= 82: the import of pkg_resources fails in a fresh process."""
     (tmp_path / 'det.py').write_text("_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'\n")

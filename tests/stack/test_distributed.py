@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
+
+pytestmark = pytest.mark.slow  # end-to-end runs (make test-fast skips them)
 
 HERE = Path(__file__).parent
 

@@ -9,6 +9,8 @@ from mmengine.runner import Runner
 
 from convnext_backbone.checkpoint import safety
 
+pytestmark = pytest.mark.slow  # end-to-end runs (make test-fast skips them)
+
 
 def shrink_maskrcnn(cfg, coco_root, work_dir, max_epochs):
     """mmdet's Mask R-CNN 1x config with a ResNet-18, 64-pixel toy images and CPU-sized loaders."""

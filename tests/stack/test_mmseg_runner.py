@@ -6,6 +6,8 @@ from mmengine.runner import Runner
 
 from convnext_backbone.checkpoint import safety
 
+pytestmark = pytest.mark.slow  # end-to-end runs (make test-fast skips them)
+
 
 def shrink_upernet(cfg, ade_root, classes, work_dir, max_iters):
     """mmseg's UperNet-R50 ADE20K config with a ResNet-18, 64-pixel crops and CPU-sized loaders."""

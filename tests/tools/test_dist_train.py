@@ -12,7 +12,11 @@ import os
 import socket
 import subprocess
 
+import pytest
+
 from conftest import REPO, run_tool
+
+pytestmark = pytest.mark.slow  # end-to-end runs (make test-fast skips them)
 
 CONFIG = 'configs/toy/maskrcnn_convnext_toy_coco.py'
 

@@ -8,6 +8,8 @@ import pytest
 
 from conftest import REPO, run_tool
 
+pytestmark = pytest.mark.slow  # end-to-end runs (make test-fast skips them)
+
 TOY_DET = 'configs/toy/maskrcnn_convnext_toy_coco.py'
 TOY_SEG = 'configs/toy/upernet_convnext_toy_ade20k.py'
 
