@@ -11,6 +11,8 @@ Pretrained weights (a backbone's ``init_cfg``, ``tools/convert_checkpoint.py``):
 
 Training checkpoints (resume, ``load_from``, testing):
 
+* ``compatibility`` - ``check_model_checkpoint``: a whole-model checkpoint against the model
+  (keys, shapes, dtypes), one line naming what the checkpoint looks like; partial loads.
 * ``files``    - atomic writes, completeness, the newest complete checkpoint of a work dir, the
   check of a checkpoint named on a tool's command line.
 
@@ -20,6 +22,11 @@ Both:
   trusts it) and the package's only ``torch.load`` calls; ``trust_checkpoint``.
 * ``errors``   - one exception class per thing to fix.
 """
+from .compatibility import (
+                     CompatibilityReport,
+                     check_model_checkpoint,
+                     describe_model_state,
+)
 from .convert import ConvertedStateDict, convert_state_dict
 from .errors import (
                      CheckpointError,
@@ -51,6 +58,7 @@ __all__ = [
     'detect_format', 'FORMATS', 'BACKBONE_FORMATS',
     'convert_state_dict', 'ConvertedStateDict',
     'load_pretrained', 'LoadReport', 'describe_arch',
+    'check_model_checkpoint', 'CompatibilityReport', 'describe_model_state',
     'check_checkpoint_file', 'find_latest_checkpoint', 'is_complete_checkpoint',
     'write_atomically',
     'TRUST_ENV', 'check_checkpoint', 'is_trusted_checkpoint', 'load_checkpoint_file',

@@ -10,14 +10,18 @@ first present of :data:`STATE_DICT_KEYS` (``state_dict`` for mmengine/mmdet/mmse
 Lightning, ``model`` for the official ConvNeXt/ConvNeXt-V2 and FCMAE scripts, ``module``), and
 only then the EMA copies (``model_ema``, ``state_dict_ema``): the raw weights are the default and
 ``key='model_ema'`` picks the EMA weights explicitly. Unwrapping repeats for nested wrappers.
+
+safetensors files holding int/bool tensors under weight names (``*.weight``, ``*.bias``,
+``gamma``...) are refused: copied into float parameters they would load as whole numbers.
 """
 import os
+import re
 from collections.abc import Mapping
 from typing import Dict, Optional
 
 import torch
 
-from .errors import CheckpointReadError
+from .errors import CheckpointMismatchError, CheckpointReadError
 from .safety import first_sentence, load_weights_file, unreadable
 
 #: Keys under which checkpoints keep their state dict, in the order they are tried.
@@ -32,6 +36,26 @@ def _looks_like_safetensors(path: str) -> bool:
         int.from_bytes(head[:8], 'little') < os.path.getsize(path)
 
 
+#: Tensor names that are always floating-point weights (counters such as BatchNorm's
+#: ``num_batches_tracked`` are legitimately integers and are left alone).
+_WEIGHT_NAME = re.compile(r'(^|\.)(weight|bias|gamma|beta|kernel)$')
+
+
+def _refuse_non_floating_weights(path: str, tensors: Mapping[str, torch.Tensor]) -> None:
+    """An int/bool tensor under a weight name would be copied into a float parameter as whole
+    numbers (0/1 for bool) without any error: refuse the file instead."""
+    bad = [(k, v.dtype) for k, v in tensors.items()
+           if _WEIGHT_NAME.search(k) and not v.is_floating_point()]
+    if bad:
+        key, dtype = bad[0]
+        raise CheckpointMismatchError(
+            f'{path}: {len(bad)} weight tensors are not floating-point (e.g. {key} is {dtype}); '
+            'loading them would silently turn the weights into whole numbers (zeros and ones '
+            'for bool). The file was probably written with a wrong cast: re-export it with the '
+            'weights in float32/float16/bfloat16, or use the original checkpoint.',
+            mismatched=[(k, dtype, 'floating point') for k, dtype in bad])
+
+
 def _safetensors_load(path: str) -> Dict[str, torch.Tensor]:
     try:
         from safetensors.torch import load_file
@@ -39,9 +63,11 @@ def _safetensors_load(path: str) -> Dict[str, torch.Tensor]:
         raise CheckpointReadError(f'{path}: reading .safetensors files needs the safetensors '
                                   'package (pip install safetensors).') from None
     try:
-        return load_file(path, device='cpu')
+        tensors = load_file(path, device='cpu')
     except Exception as exc:  # safetensors raises its own SafetensorError (and others)
         raise unreadable(path, f'safetensors: {first_sentence(exc)}') from None
+    _refuse_non_floating_weights(path, tensors)
+    return tensors
 
 
 def _is_state_dict(obj) -> bool:

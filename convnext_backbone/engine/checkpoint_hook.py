@@ -14,7 +14,17 @@ work dirs:
   complete, and otherwise (with a warning) from the newest complete ``epoch_N.pth`` /
   ``iter_N.pth`` of the work dir, so an empty or stale ``last_checkpoint`` never restarts a run
   from scratch;
-* trusts what it wrote for this process (see ``convnext_backbone.checkpoint.safety``).
+* trusts what it wrote for this process (see ``convnext_backbone.checkpoint.safety``);
+* checks a ``load_from`` checkpoint against the model (keys, shapes, dtypes) when mmengine has
+  read it and before it is copied (``after_load_checkpoint``): a checkpoint that does not fit is
+  one :class:`~convnext_backbone.checkpoint.CheckpointMismatchError` instead of mmengine's
+  non-strict load (training from random weights, or testing them, with exit status 0);
+  ``partial_load=True`` keeps what fits and logs what stays fresh (fine-tuning on another
+  dataset); ``tools/train.py --partial-load`` sets it;
+* refuses to start a fresh run (no resume) in a folder holding checkpoints of an earlier run,
+  which it would overwrite (and point ``last_checkpoint`` at): :class:`WorkDirInUseError` names
+  ``--resume``, another ``--work-dir`` and ``overwrite=True`` (``tools/train.py
+  --overwrite-checkpoints``).
 
 Remote backends (``s3://``, path mappings) and the ``save_best`` copies keep mmengine's behaviour.
 It is a config choice, not a patch: our configs' base runtimes name it, so our tools and
@@ -26,11 +36,15 @@ mmdet's/mmseg's own tools get it with our configs; any config gets it with::
 import contextlib
 import os
 import os.path as osp
+import re
 from typing import List
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
 
+from ..checkpoint.compatibility import check_model_checkpoint, partial_load_summary
 from ..checkpoint.files import (
     atomic_target,
     find_latest_checkpoint,
@@ -40,11 +54,36 @@ from ..checkpoint.files import (
 from ..checkpoint.safety import trust_checkpoint
 from ..registry import HOOKS
 
+_EARLIER_CHECKPOINT = re.compile(r'^(epoch|iter|best)_.*\.pth$')
+
+
+class WorkDirInUseError(FileExistsError):
+    """A fresh run would overwrite checkpoints that an earlier run wrote into its folder."""
+
+
+def earlier_checkpoints(folder: str) -> List[str]:
+    """The checkpoint files (``epoch_N.pth``, ``iter_N.pth``, ``best_*.pth``) in ``folder``."""
+    if not osp.isdir(folder):
+        return []
+    return sorted(name for name in os.listdir(folder) if _EARLIER_CHECKPOINT.match(name))
+
 
 @HOOKS.register_module()
 class CrashSafeCheckpointHook(CheckpointHook):
-    """CheckpointHook with atomic saves, removal after save, and resume from the newest complete
-    checkpoint; takes CheckpointHook's arguments unchanged."""
+    """CheckpointHook with atomic saves, removal after save, resume from the newest complete
+    checkpoint, a checked ``load_from`` and no overwriting of an earlier run's checkpoints.
+
+    Args:
+        partial_load: load only the tensors of ``load_from`` that fit the model and log what
+            stays freshly initialised, instead of refusing a checkpoint that does not fit.
+        overwrite: let a fresh run write into a folder that holds an earlier run's checkpoints.
+        Everything else: mmengine's CheckpointHook arguments, unchanged.
+    """
+
+    def __init__(self, *args, partial_load: bool = False, overwrite: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.partial_load = partial_load
+        self.overwrite = overwrite
 
     def _is_local(self) -> bool:
         return is_local_path(self.out_dir or '', self.file_client_args, self.backend_args)
@@ -56,6 +95,35 @@ class CrashSafeCheckpointHook(CheckpointHook):
         if getattr(runner, '_resume', False) and getattr(runner, '_load_from', None) is None \
                 and self._is_local():
             runner._load_from = find_latest_checkpoint(runner.work_dir)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """``load_from`` (training and testing) and resume: the checkpoint must fit the model
+        (mmengine's Runner.load_checkpoint calls this with the loaded file, before copying)."""
+        state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
+        if not isinstance(state, dict):
+            return
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        what = 'resume from' if getattr(runner, '_resume', False) else 'load_from'
+        source = f'{what} {getattr(runner, "_load_from", None) or "the checkpoint"}'
+        report = check_model_checkpoint(state, model.state_dict(), source,
+                                        partial=self.partial_load)
+        for note in report.notes():
+            print_log(f'{source}: {note}.', logger='current')
+        if not report.exact:
+            print_log(partial_load_summary(source, report), logger='current')
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        if getattr(runner, '_resume', False) or self.overwrite or not self._is_local():
+            return
+        found = earlier_checkpoints(self.out_dir)
+        if found:
+            raise WorkDirInUseError(
+                f'{self.out_dir} holds checkpoints of an earlier run ({", ".join(found[:4])}'
+                f'{", ..." if len(found) > 4 else ""}), which this fresh run would overwrite. '
+                'Continue that run with --resume, train into another --work-dir, or replace '
+                'them on purpose with tools/train.py --overwrite-checkpoints (config: '
+                'default_hooks.checkpoint.overwrite=True).')
 
     def _outdated(self, runner, step: int) -> List[str]:
         """Book ``step`` among the kept checkpoints; return the files it pushes out (removed only

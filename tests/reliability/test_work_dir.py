@@ -1,0 +1,89 @@
+"""No run destroys another run's checkpoints: a fresh run (no resume) into a work dir that holds
+an earlier run's epoch_N.pth / iter_N.pth is refused before it writes anything, instead of
+overwriting them and pointing last_checkpoint at its own. Resuming, or saying so
+(overwrite=True, tools/train.py --overwrite-checkpoints), still works."""
+import pytest
+import torch
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+
+import convnext_backbone  # noqa: F401  (registers the hook)
+from convnext_backbone.engine.checkpoint_hook import WorkDirInUseError
+
+from conftest import REPO
+
+OURS = 'convnext_backbone.CrashSafeCheckpointHook'
+
+
+class Regressor(BaseModel):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 1)
+
+    def forward(self, inputs, targets, mode='loss'):
+        pred = self.linear(torch.stack(inputs)).squeeze(1)
+        return dict(loss=((pred - torch.stack(targets)) ** 2).mean())
+
+
+def train(work_dir, epochs, resume=False, hook=OURS, lr=0.01, **hook_args):
+    data = [dict(inputs=torch.ones(4) * i, targets=torch.tensor(float(i))) for i in range(4)]
+    runner = Runner(
+        model=Regressor(), work_dir=str(work_dir), resume=resume,
+        train_dataloader=dict(dataset=data, sampler=dict(type='DefaultSampler', shuffle=False),
+                              batch_size=2, num_workers=0),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=lr)),
+        train_cfg=dict(by_epoch=True, max_epochs=epochs),
+        default_hooks=dict(checkpoint=dict(type=hook, interval=1, **hook_args), logger=None))
+    runner.train()
+
+
+def snapshot(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_stock_hook_overwrites_the_earlier_runs_checkpoints(tmp_path):
+    """The data loss as mmengine has it (why the check exists)."""
+    train(tmp_path, epochs=2, hook='CheckpointHook')
+    before = snapshot(tmp_path)
+    train(tmp_path, epochs=1, hook='CheckpointHook', lr=0.5)
+    assert snapshot(tmp_path)['epoch_1.pth'] != before['epoch_1.pth']
+    assert (tmp_path / 'last_checkpoint').read_text().endswith('epoch_1.pth')
+
+
+def test_a_fresh_run_into_an_earlier_runs_work_dir_is_refused_and_changes_nothing(tmp_path):
+    train(tmp_path, epochs=2)
+    before = snapshot(tmp_path)
+    with pytest.raises(WorkDirInUseError, match=r'holds checkpoints of an earlier run \('
+                       r'epoch_1\.pth, epoch_2\.pth\).*--resume.*--work-dir'):
+        train(tmp_path, epochs=1, lr=0.5)
+    assert snapshot(tmp_path) == before  # checkpoints and last_checkpoint untouched
+
+
+def test_resume_continues_in_the_same_work_dir(tmp_path):
+    train(tmp_path, epochs=1)
+    train(tmp_path, epochs=2, resume=True)
+    assert (tmp_path / 'epoch_2.pth').exists()
+
+
+def test_overwrite_replaces_them_on_purpose(tmp_path):
+    train(tmp_path, epochs=1)
+    before = snapshot(tmp_path)['epoch_1.pth']
+    train(tmp_path, epochs=1, lr=0.5, overwrite=True)
+    assert snapshot(tmp_path)['epoch_1.pth'] != before
+
+
+@pytest.mark.slow
+def test_tools_train_refuses_a_fresh_run_in_a_used_work_dir(tmp_path, toy_root):
+    from toy_runs import seg_options
+    from toy_runs import train as train_tool
+    options = seg_options(toy_root, max_iters=1, interval=1)
+    train_tool(tmp_path, options)
+    before = snapshot(tmp_path)
+    proc = train_tool(tmp_path, options, check=False)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: ') and 'holds checkpoints of an earlier run (iter_1.pth)' in last
+    assert '--overwrite-checkpoints' in last and 'Traceback' not in proc.stderr
+    assert snapshot(tmp_path) == before
+    train_tool(tmp_path, options, '--overwrite-checkpoints')
+    assert (REPO / 'tools' / 'train.py').exists()
