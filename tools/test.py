@@ -15,7 +15,14 @@ from mmengine.runner import Runner
 
 import convnext_backbone  # noqa: F401  (registers our modules)
 from convnext_backbone.checkpoint import check_checkpoint_file
-from convnext_backbone.cli import arguments, checks, config, distributed, run_tool
+from convnext_backbone.cli import (
+    arguments,
+    checks,
+    config,
+    data_checks,
+    distributed,
+    run_tool,
+)
 
 
 def parse_args(argv=None):
@@ -80,7 +87,9 @@ def main(argv=None):
     if args.out:
         dump_predictions(cfg, args.out)
     checks.check_type_names(cfg)
+    checks.check_work_dir(cfg.work_dir)
     checks.check_datasets(cfg, ['test_dataloader'])
+    data_checks.check_data(cfg, ['test_dataloader'])
     if args.launcher != 'none':
         distributed.cpu_distributed()
     Runner.from_cfg(cfg).test()

@@ -2,10 +2,12 @@
 
     python tools/train.py configs/maskrcnn_convnext_t_coco.py [--work-dir DIR] [--resume [PATH]]
         [--amp] [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
-        [--trust-checkpoint PATH ...] [--allow-nonfinite]
+        [--trust-checkpoint PATH ...] [--allow-nonfinite] [--partial-load]
+        [--overwrite-checkpoints]
 
 A thin command line over mmengine's Runner; convnext_backbone.cli prepares and checks the config
-first (work dir, AMP on CPU, type names, datasets). What a run does beyond mmengine's defaults
+first (work dir, AMP on CPU, type names, datasets, the data itself: annotation files, images,
+classes against the heads). What a run does beyond mmengine's defaults
 (crash-safe checkpoints, a NaN/inf loss stops training, --resume continues bit-exactly) comes
 from the config: our configs' base runtimes name those hooks. Bad input ends with one
 `error: ...` line.
@@ -16,7 +18,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 import convnext_backbone  # noqa: F401  (registers our modules)
-from convnext_backbone.cli import arguments, checks, config, distributed, run_tool
+from convnext_backbone.cli import arguments, checks, config, data_checks, distributed, run_tool
 
 
 def parse_args(argv=None):
@@ -29,6 +31,12 @@ def parse_args(argv=None):
                         help='mixed precision (GPU only; fp32 on CPU)')
     parser.add_argument('--allow-nonfinite', action='store_true',
                         help='keep training when a loss is NaN/inf (warn instead of stopping)')
+    parser.add_argument('--partial-load', action='store_true',
+                        help='load_from: load only the tensors that fit the model (fine-tuning '
+                        'on another dataset) and log what stays freshly initialised')
+    parser.add_argument('--overwrite-checkpoints', action='store_true',
+                        help="start afresh in a work dir holding an earlier run's checkpoints, "
+                        'replacing them (without it such a run is refused)')
     return parser.parse_args(argv)
 
 
@@ -46,8 +54,12 @@ def main(argv=None):
     if args.allow_nonfinite and not config.allow_nonfinite_losses(cfg):
         print_log('--allow-nonfinite: this config has no NonFiniteLossHook, so non-finite losses '
                   'are not checked at all.', logger='current')
+    config.set_checkpoint_hook_options(cfg, partial_load=args.partial_load,
+                                       overwrite=args.overwrite_checkpoints)
     checks.check_type_names(cfg)
+    checks.check_work_dir(cfg.work_dir)
     checks.check_datasets(cfg, ['train_dataloader', 'val_dataloader'])
+    data_checks.check_data(cfg, ['train_dataloader', 'val_dataloader'])
     if args.launcher != 'none':
         distributed.cpu_distributed()
     runner = Runner.from_cfg(cfg)

@@ -5,7 +5,9 @@ runs on machines without a GPU. The scripts in ``tools/`` are thin command lines
 * ``arguments``   - the options every tool spells the same way (config, --work-dir,
   --cfg-options, --launcher, --trust-checkpoint), parsed with argparse's own errors.
 * ``config``      - load a config and prepare it (work dir, AMP on CPU, denormals, --resume).
-* ``checks``      - type names and datasets, checked before the Runner is built.
+* ``checks``      - type names, dataset folders and the work dir, checked before the Runner.
+* ``data_checks`` - the data itself (annotation files, images, classes vs heads), before the
+  model is built.
 * ``distributed`` - torchrun on CPU (gloo) for our tools only; a clean exit of finished workers.
 * :func:`run_tool` - runs a tool's ``main`` and turns the errors in :data:`USER_ERRORS` into one
   ``error: ...`` line (no traceback): each of them names the problem and the fix.
@@ -14,13 +16,26 @@ import sys
 from typing import Callable
 
 from ..checkpoint.errors import CheckpointError
+from ..engine.checkpoint_hook import WorkDirInUseError
 from ..engine.hooks import NonFiniteLossError
-from .checks import DatasetNotFoundError, UnknownTypeError
+from ..models.convnext import ConvNeXtConfigError, ConvNeXtInputError
+from .checks import DatasetNotFoundError, UnknownTypeError, WorkDirError
+from .config import HookOptionError
+from .data_checks import DataError
 
 #: Errors our tools print as a single ``error: ...`` line: each message names the problem and
-#: the fix, so a traceback would only hide it.
+#: the fix, so a traceback would only hide it. (mmengine's registry re-raises build errors as
+#: ``type(e)(...)``, so the backbone's classes survive being built inside a detector.)
 USER_ERRORS = (FileNotFoundError, UnknownTypeError, CheckpointError, NonFiniteLossError,
-               DatasetNotFoundError)
+               DatasetNotFoundError, WorkDirError, WorkDirInUseError, DataError,
+               ConvNeXtConfigError, ConvNeXtInputError, HookOptionError)
+
+
+def error_line(error: BaseException) -> str:
+    """The ``error: ...`` line a tool prints for a user error (a message of several lines, such
+    as a checkpoint report, is joined into one)."""
+    text = ' '.join(line.strip() for line in str(error).splitlines() if line.strip())
+    return f'error: {text}'
 
 
 def run_tool(main: Callable[[], object], extra_errors: tuple = ()) -> None:
@@ -28,7 +43,8 @@ def run_tool(main: Callable[[], object], extra_errors: tuple = ()) -> None:
     try:
         main()
     except (*USER_ERRORS, *extra_errors) as error:
-        sys.exit(f'error: {error}')
+        sys.exit(error_line(error))
 
 
-__all__ = ['USER_ERRORS', 'run_tool', 'DatasetNotFoundError', 'UnknownTypeError']
+__all__ = ['USER_ERRORS', 'run_tool', 'error_line', 'DatasetNotFoundError', 'UnknownTypeError',
+           'WorkDirError', 'DataError']

@@ -2,12 +2,16 @@
 
 * Datasets: a missing COCO/ADE20K folder or annotation file is a message saying where the data
   must be and how to get it, instead of a stack trace from the dataset class.
+* Work dir: a folder we cannot create or write to is one message naming the path and the
+  reason (a file in the way, no permission) instead of an OSError from the Runner's makedirs.
 * Type names: ``convnext_backbone.*`` names are checked against what the package registers, so a
   typo names the registered names and the closest one instead of mmengine's "not in the
   mmdet::model registry".
 """
 import difflib
+import os
 import os.path as osp
+import tempfile
 from typing import Iterator, List, Sequence, Tuple
 
 from mmengine.config import Config
@@ -27,6 +31,38 @@ DATASET_HELP = {
 
 class DatasetNotFoundError(FileNotFoundError):
     """A config's dataset is not where the config says."""
+
+
+class WorkDirError(OSError):
+    """The work dir cannot be created or written to."""
+
+    def __str__(self) -> str:  # OSError would prefix an errno
+        return str(self.args[0]) if self.args else ''
+
+
+def check_work_dir(path: str) -> None:
+    """Create ``path`` if needed and make sure a file can be written there."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        why = error.strerror or type(error).__name__
+        blocker = next((p for p in _parents(path) if osp.exists(p) and not osp.isdir(p)), None)
+        if blocker:
+            why = f'{blocker} is a file, not a folder'
+        raise WorkDirError(f'work dir {path}: cannot write there ({why}). Choose another '
+                           '--work-dir (logs and checkpoints go there), or fix the permissions of '
+                           'the folder.') from None
+
+
+def _parents(path: str) -> list:
+    path = osp.abspath(path)
+    found = [path]
+    while osp.dirname(path) != path:
+        path = osp.dirname(path)
+        found.append(path)
+    return found
 
 
 class UnknownTypeError(KeyError):

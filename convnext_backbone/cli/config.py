@@ -91,3 +91,26 @@ def allow_nonfinite_losses(cfg: Config) -> bool:
             hook['action'] = 'warn'
             return True
     return False
+
+
+class HookOptionError(ValueError):
+    """A tool option that needs a hook the config does not name."""
+
+
+def set_checkpoint_hook_options(cfg: Config, **options) -> None:
+    """``--partial-load`` / ``--overwrite-checkpoints``: options of the config's
+    ``CrashSafeCheckpointHook`` (``partial_load``, ``overwrite``); only true ones are set.
+    A config whose checkpoint hook is another one cannot honour them: a clear error."""
+    wanted = {key: value for key, value in options.items() if value}
+    if not wanted:
+        return
+    hook = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if not isinstance(hook, dict) or not str(hook.get('type', '')).endswith(
+            'CrashSafeCheckpointHook'):
+        flags = ', '.join('--' + key.replace('_', '-') for key in wanted)
+        raise HookOptionError(f'{flags} needs default_hooks.checkpoint of type '
+                         "'convnext_backbone.CrashSafeCheckpointHook' (our configs' base runtimes "
+                         f'name it); this config has {hook.get("type") if hook else None!r}. Add '
+                         "default_hooks = dict(checkpoint=dict(type='convnext_backbone."
+                         "CrashSafeCheckpointHook')) to the config.")
+    hook.update(wanted)

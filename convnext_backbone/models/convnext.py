@@ -6,7 +6,15 @@ checkpoints load as they are), then the forward pass, freezing, and the layer-de
 layer-decay optimizer constructor uses. Nothing here imports mmdet or mmseg: the class is
 registered in this package's own registry, reachable from either host's scope as
 ``convnext_backbone.ConvNeXt``.
+
+Every mistake in the backbone's arguments (an unknown or misspelt argument, a bad arch,
+out_indices, frozen_stages...) is one :class:`ConvNeXtConfigError`, and an input it cannot take
+is one :class:`ConvNeXtInputError`: our tools print either as one ``error:`` line. Both are
+``ValueError`` (a misspelt argument is also a ``TypeError``, as Python's own would be). mmengine's
+registry re-raises build errors as ``type(e)(f'class ...: {e}')``, which keeps the class.
 """
+import difflib
+import inspect
 import math
 import re
 from typing import Optional, Sequence, Tuple, Union
@@ -22,6 +30,18 @@ from .block import ConvNeXtBlock
 from .layers import LayerNorm2d
 
 DECAY_TYPES = ('layer_wise', 'stage_wise')
+
+
+class ConvNeXtConfigError(ValueError):
+    """A ConvNeXt argument from a config (or a call) that cannot work; the text says the fix."""
+
+
+class ConvNeXtArgumentError(ConvNeXtConfigError, TypeError):
+    """An argument ConvNeXt does not take (usually a misspelling); names the closest one."""
+
+
+class ConvNeXtInputError(ValueError):
+    """An input tensor the backbone cannot take (rank, channels, size); the text says the fix."""
 _PARAM_RE = re.compile(r'^(downsample_layers|stages)\.(\d+)(?:\.(\d+))?\.')
 
 
@@ -30,17 +50,33 @@ def _normalize_out_indices(out_indices, num_stages: int) -> Tuple[int, ...]:
     idx = (out_indices,) if isinstance(out_indices, int) else tuple(out_indices)
     valid = f'[{-num_stages}, {num_stages - 1}]'
     if not idx or any(isinstance(i, bool) or not isinstance(i, int) for i in idx):
-        raise ValueError(f'ConvNeXt out_indices must be an int or a non-empty sequence of ints '
-                         f'in {valid}, got {out_indices!r}.')
+        raise ConvNeXtConfigError(
+            f'ConvNeXt out_indices must be an int or a non-empty sequence of ints '
+            f'in {valid}, got {out_indices!r}.')
     bad = [i for i in idx if not -num_stages <= i < num_stages]
     if bad:
-        raise ValueError(f'ConvNeXt out_indices {list(idx)} has {bad} out of range: this arch has '
-                         f'{num_stages} stages, so valid indices are {valid}.')
+        raise ConvNeXtConfigError(
+            f'ConvNeXt out_indices {list(idx)} has {bad} out of range: this arch has '
+            f'{num_stages} stages, so valid indices are {valid}.')
     pos = [i % num_stages for i in idx]
     if len(set(pos)) != len(pos):
-        raise ValueError(f'ConvNeXt out_indices {list(idx)} name the same stage twice '
-                         f'(as stage indices: {pos}).')
+        raise ConvNeXtConfigError(f'ConvNeXt out_indices {list(idx)} name the same stage twice '
+                                  f'(as stage indices: {pos}).')
     return tuple(sorted(pos))
+
+
+def _unknown_arguments_message(unknown: dict) -> str:
+    """``drop_path=0.1`` -> "... Did you mean drop_path_rate?" from ConvNeXt's own signature."""
+    known = [name for name in inspect.signature(ConvNeXt.__init__).parameters
+             if name not in ('self', 'unknown')]
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+        if not close:
+            close = [k for k in known if k.startswith(name) or name.startswith(k)][:1]
+        parts.append(f'{name!r}' + (f' (did you mean {close[0]!r}?)' if close else ''))
+    return (f'ConvNeXt got unknown argument(s) {", ".join(parts)}: fix the name in the backbone '
+            f'config (model.backbone). ConvNeXt takes: {", ".join(known)}.')
 
 
 @MODELS.register_module()
@@ -79,19 +115,26 @@ class ConvNeXt(BaseModule):
                  out_indices: Union[int, Sequence[int]] = (0, 1, 2, 3),
                  drop_path_rate: float = 0., layer_scale_init_value: Optional[float] = None,
                  frozen_stages: int = -1, with_cp: bool = False, fast_path: bool = True,
-                 init_cfg: Optional[Union[dict, list]] = None) -> None:
+                 init_cfg: Optional[Union[dict, list]] = None, **unknown) -> None:
+        if unknown:
+            raise ConvNeXtArgumentError(_unknown_arguments_message(unknown))
         super().__init__(init_cfg=init_cfg)
-        spec = resolve_arch(arch)
+        try:
+            spec = resolve_arch(arch)
+        except (ValueError, TypeError) as error:  # one class for every config mistake
+            raise ConvNeXtConfigError(str(error)) from None
         self._arch = spec
         depths, channels = spec.depths, spec.channels
         num_stages = len(depths)
         if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels <= 0:
-            raise ValueError(f'ConvNeXt in_channels must be a positive int, got {in_channels!r}.')
+            raise ConvNeXtConfigError(
+                f'ConvNeXt in_channels must be a positive int, got {in_channels!r}.')
         if not 0. <= drop_path_rate < 1.:
-            raise ValueError(f'ConvNeXt drop_path_rate must be in [0, 1), got {drop_path_rate!r}.')
+            raise ConvNeXtConfigError(
+                f'ConvNeXt drop_path_rate must be in [0, 1), got {drop_path_rate!r}.')
         if isinstance(frozen_stages, bool) or not isinstance(frozen_stages, int) \
                 or not -1 <= frozen_stages <= num_stages:
-            raise ValueError(
+            raise ConvNeXtConfigError(
                 f'ConvNeXt frozen_stages must be an int in [-1, {num_stages}] (-1: nothing, '
                 f'0: the stem, {num_stages}: every stage) for this {num_stages}-stage arch, '
                 f'got {frozen_stages!r}.')
@@ -187,25 +230,27 @@ class ConvNeXt(BaseModule):
             return
         if isinstance(cfg, (list, tuple)) and any(
                 isinstance(c, dict) and c.get('type') == 'Pretrained' for c in cfg):
-            raise ValueError("ConvNeXt: give init_cfg=dict(type='Pretrained', checkpoint=...) "
-                             'on its own, not inside a list of init configs.')
+            raise ConvNeXtConfigError(
+                "ConvNeXt: give init_cfg=dict(type='Pretrained', checkpoint=...) "
+                'on its own, not inside a list of init configs.')
         super().init_weights()
 
     # ---------------------------------------------------------------- forward
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4:
             hint = ' Add the batch dimension, e.g. x.unsqueeze(0).' if x.dim() == 3 else ''
-            raise ValueError(f'ConvNeXt expects a 4-D input (N, C, H, W), got a {x.dim()}-D '
-                             f'tensor of shape {tuple(x.shape)}.{hint}')
+            raise ConvNeXtInputError(
+                f'ConvNeXt expects a 4-D input (N, C, H, W), got a {x.dim()}-D '
+                f'tensor of shape {tuple(x.shape)}.{hint}')
         if x.shape[1] != self.in_channels:
-            raise ValueError(
+            raise ConvNeXtInputError(
                 f'ConvNeXt was built with in_channels={self.in_channels} but got an input with '
                 f'{x.shape[1]} channels (shape {tuple(x.shape)}). Set in_channels={x.shape[1]} '
                 f'in the backbone config, or give it {self.in_channels}-channel (N, C, H, W) '
                 'images.')
         need = self.stage_strides[self.out_indices[-1]]
         if x.shape[2] < need or x.shape[3] < need:
-            raise ValueError(
+            raise ConvNeXtInputError(
                 f'ConvNeXt input of size {tuple(x.shape[2:])} is too small: with out_indices '
                 f'{self.out_indices} both H and W must be >= {need}. Resize or pad the images '
                 f'to at least {need}x{need}, or drop the deeper out_indices.')

@@ -1,0 +1,225 @@
+"""What our tools check in the data itself before the model is built (after ``checks``
+has made sure the folders are there).
+
+mmdet and mmseg read annotations and images lazily, deep inside dataset classes and data
+loaders: a JSON syntax error is a traceback from the dataset's ``__init__``, an image that does
+not decode is a ``None`` crash in a pipeline transform minutes into training, classes that
+match no category silently give a dataset without objects, a head with fewer outputs than the
+classes silently trains labels it cannot predict (or fails in the loss with an index error).
+Here every such mistake is one :class:`DataError` naming the file (and position) and the fix.
+
+What is checked, per dataset of a loader (wrappers such as RepeatDataset looked through):
+
+* COCO-style ``ann_file`` (``.json``): parsed, with file, line and column of a syntax error;
+  it must hold ``images``/``annotations``/``categories`` lists and at least one image;
+  ``metainfo.classes`` must each name a category (a close name is suggested); every image it
+  lists must exist, and for small sets (at most :data:`DECODE_LIMIT` images) every image is
+  decoded, for bigger sets only existence is checked (decoding 118k COCO images would take
+  minutes; a corrupt one among them still fails in mmdet's loader).
+* mmseg folder layout (``data_prefix.img_path`` / ``seg_map_path``, no ``ann_file``): at least
+  one image with ``img_suffix``, a label map for each, and for small sets both decoded.
+* The model's heads: every ``num_classes`` in ``model`` must be at least the dataset's number
+  of classes (``metainfo.classes``, else the dataset class's own).
+"""
+import difflib
+import json
+import os
+import os.path as osp
+from typing import Iterator, List, Optional, Sequence, Tuple
+
+from mmengine.config import Config
+
+from .checks import _datasets
+
+#: Up to this many images, every image is decoded; above it only existence is checked.
+DECODE_LIMIT = 200
+
+
+class DataError(ValueError):
+    """The data a config points at cannot be used as it is; the text says why and what to do."""
+
+
+def _shown(items: Sequence, limit: int = 3) -> str:
+    items = list(items)
+    return ', '.join(map(str, items[:limit])) + (f', ... ({len(items)} in all)'
+                                                 if len(items) > limit else '')
+
+
+def read_json(path: str) -> object:
+    """``json.load`` with the file, line and column of a syntax error in the message."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            return json.load(f)
+    except json.JSONDecodeError as error:
+        raise DataError(f'{path}:{error.lineno}:{error.colno}: the annotation file is not valid '
+                        f'JSON ({error.msg}). Fix the file at that position, or regenerate/'
+                        'download it again (a truncated copy ends early).') from None
+    except UnicodeDecodeError as error:
+        raise DataError(f'{path}: the annotation file is not UTF-8 text ({error.reason} at byte '
+                        f'{error.start}): is it really the JSON file? Point ann_file at the '
+                        'COCO-style .json.') from None
+
+
+def undecodable(path: str) -> Optional[str]:
+    """Why the image at ``path`` does not decode (None when it does)."""
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except Exception as error:  # PIL raises UnidentifiedImageError, OSError, SyntaxError...
+        return f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}'
+    return None
+
+
+def check_images(paths: Sequence[str], where: str) -> None:
+    """Every file exists; small sets (<= DECODE_LIMIT) are also decoded."""
+    missing = [p for p in paths if not osp.isfile(p)]
+    if missing:
+        raise DataError(f'{where}: {len(missing)} listed image(s) are missing: {_shown(missing)}. '
+                        'Copy them there, or point data_root/data_prefix at the folder that '
+                        'holds them.')
+    if len(paths) > DECODE_LIMIT:
+        return
+    for path in paths:
+        why = undecodable(path)
+        if why:
+            raise DataError(f'{path} does not decode as an image ({why}). Replace the file '
+                            '(re-download or re-export it), or remove it from the dataset.')
+
+
+def _coco_images(dataset: dict, root: str, ann_path: str) -> Tuple[List[str], List[str]]:
+    """(image paths, category names) of a COCO-style annotation file, checked for its shape."""
+    data = read_json(ann_path)
+    if not isinstance(data, dict) or not isinstance(data.get('images'), list) or \
+            not isinstance(data.get('categories'), list):
+        have = sorted(data)[:6] if isinstance(data, dict) else type(data).__name__
+        raise DataError(f'{ann_path} is not a COCO-style annotation file: it needs "images", '
+                        f'"annotations" and "categories" lists (it has {have}). Point ann_file '
+                        'at instances_*.json, or convert your annotations to COCO format.')
+    prefix = (dataset.get('data_prefix') or {}).get('img', '')
+    paths = [osp.join(root, prefix, str(image.get('file_name', '')))
+             for image in data['images'] if isinstance(image, dict)]
+    names = [str(c.get('name')) for c in data['categories'] if isinstance(c, dict)]
+    return paths, names
+
+
+def _seg_images(dataset: dict, root: str) -> List[str]:
+    """Image and label-map paths of an mmseg folder-layout dataset, pairs checked."""
+    prefix = dataset.get('data_prefix') or {}
+    img_dir = osp.join(root, prefix.get('img_path', ''))
+    seg_dir = osp.join(root, prefix.get('seg_map_path', '')) if prefix.get('seg_map_path') \
+        else None
+    img_suffix = dataset.get('img_suffix', '.jpg')
+    seg_suffix = dataset.get('seg_map_suffix', '.png')
+    images = sorted(osp.relpath(osp.join(d, f), img_dir) for d, _, files in os.walk(img_dir)
+                    for f in files if f.endswith(img_suffix))
+    if not images:
+        raise DataError(f'{img_dir}: the dataset is empty: no {img_suffix} image in it. Put the '
+                        'images there, or fix data_prefix.img_path / img_suffix in the config.')
+    paths = [osp.join(img_dir, name) for name in images]
+    if seg_dir is not None:
+        maps = [osp.join(seg_dir, name[:-len(img_suffix)] + seg_suffix) for name in images]
+        missing = [m for m in maps if not osp.isfile(m)]
+        if missing:
+            raise DataError(f'{seg_dir}: {len(missing)} image(s) have no label map: '
+                            f'{_shown(missing)}. Each image needs its {seg_suffix} label map '
+                            'of the same name: add them, or remove those images.')
+        paths += maps
+    return paths
+
+
+def _class_names(cfg: Config, dataset: dict) -> Optional[Tuple[str, ...]]:
+    """``metainfo.classes`` of the config, else the dataset class's own (None if unknown)."""
+    classes = (dataset.get('metainfo') or {}).get('classes')
+    if classes:
+        return tuple(classes)
+    return _default_classes(cfg, dataset)
+
+
+def _default_classes(cfg: Config, dataset: dict) -> Optional[Tuple[str, ...]]:
+    """The dataset class's own ``METAINFO['classes']`` (None if unknown)."""
+    try:  # the host's registry (mmdet.registry / mmseg.registry) knows its dataset classes
+        import importlib
+        registry = importlib.import_module(f"{cfg.get('default_scope')}.registry")
+        cls = registry.DATASETS.get(dataset.get('type'))
+        return tuple(getattr(cls, 'METAINFO', {}).get('classes') or ()) or None
+    except Exception:  # an unknown type is check_type_names' or the Runner's to report
+        return None
+
+
+def _check_classes(ann_path: str, classes: Optional[Sequence[str]], names: List[str],
+                   dataset: dict) -> None:
+    if not classes:
+        return
+    unknown = [c for c in classes if c not in names]
+    if not unknown:
+        return
+    if not (dataset.get('metainfo') or {}).get('classes'):
+        raise DataError(
+            f'{ann_path}: {len(unknown)} of the {len(classes)} classes of '
+            f'{dataset.get("type")} (its own: the config gives no metainfo.classes) match no '
+            f'category of the file ({_shown(unknown)}); those classes would get no objects, and '
+            f'the file\'s categories ({_shown(names, 6)}) would not be trained unless they are '
+            'among them. Give the dataset metainfo=dict(classes=(...)) with the category names '
+            'you train (and every head num_classes=len(classes)).')
+    hints = []
+    for name in unknown[:3]:
+        close = difflib.get_close_matches(name, names, n=1)
+        hints.append(f'{name!r}' + (f' (did you mean {close[0]!r}?)' if close else ''))
+    raise DataError(
+        f'metainfo.classes: {len(unknown)} of {len(classes)} classes match no category of '
+        f'{ann_path}: {", ".join(hints)}; those classes would get no objects. Its categories '
+        f'are: {_shown(names, 12)}. Spell the classes as the categories are named.')
+
+
+def _num_classes_entries(node, where: str = 'model') -> Iterator[Tuple[str, int]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == 'num_classes' and isinstance(value, int) and not isinstance(value, bool):
+                yield f'{where}.num_classes', value
+            else:
+                yield from _num_classes_entries(value, f'{where}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _num_classes_entries(value, f'{where}.{i}')
+
+
+def check_num_classes(cfg: Config, classes: Sequence[str], loader: str) -> None:
+    """Every head's ``num_classes`` must cover the dataset's classes."""
+    model = cfg.get('model')
+    model = model.to_dict() if hasattr(model, 'to_dict') else model
+    for where, value in _num_classes_entries(model or {}):
+        if value < len(classes):
+            raise DataError(
+                f'{where} = {value}, but the {loader} dataset has {len(classes)} classes '
+                f'({_shown(classes, 5)}): the head cannot predict the last '
+                f'{len(classes) - value}. Set every head\'s num_classes to {len(classes)} '
+                f'(e.g. --cfg-options {where}={len(classes)}), or give the dataset '
+                'metainfo=dict(classes=(...)) with the classes you train.')
+
+
+def check_data(cfg: Config, loaders: Sequence[str]) -> None:
+    """Raise :class:`DataError` for the first problem in the loaders' data (module docstring)."""
+    for loader in loaders:
+        loader_cfg = cfg.get(loader)
+        if not loader_cfg or 'dataset' not in loader_cfg:
+            continue
+        for dataset in _datasets(loader_cfg.dataset):
+            if 'dataset' in dataset or 'datasets' in dataset:
+                continue  # a wrapper: its inner datasets come next
+            root = dataset.get('data_root') or ''
+            ann_file = dataset.get('ann_file') or ''
+            classes = _class_names(cfg, dataset)
+            if ann_file.endswith('.json'):
+                ann_path = osp.join(root, ann_file)
+                paths, names = _coco_images(dataset, root, ann_path)
+                if not paths:
+                    raise DataError(f'{ann_path}: the dataset is empty: its "images" list has no '
+                                    'entries. Point ann_file at the annotations of your images.')
+                _check_classes(ann_path, classes, names, dataset)
+                check_images(paths, ann_path)
+            elif not ann_file and (dataset.get('data_prefix') or {}).get('img_path') is not None:
+                paths = _seg_images(dataset, root)
+                check_images(paths, osp.join(root, dataset['data_prefix']['img_path']))
+            if classes:
+                check_num_classes(cfg, classes, loader)

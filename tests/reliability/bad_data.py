@@ -1,0 +1,43 @@
+"""Tiny datasets (a few 32-pixel images) in the layouts the toy configs read, for breaking on
+purpose in the bad-input tests: a COCO-style set and an mmseg folder-layout set."""
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+TOY_CLASSES = ('rectangle', 'ellipse', 'triangle', 'star')
+
+
+def write_image(path: Path, size=(32, 32), suffix_mode='RGB') -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    array = np.random.default_rng(0).integers(0, 255, (*size[::-1], 3), dtype=np.uint8)
+    image = Image.fromarray(array) if suffix_mode == 'RGB' else \
+        Image.fromarray(array[..., 0] % 4)
+    image.save(path)
+    return path
+
+
+def coco_set(root: Path, num_images: int = 2, categories=TOY_CLASSES) -> Path:
+    """``root/annotations/instances_train2017.json`` + ``root/train2017/*.jpg``; returns root."""
+    images, annotations = [], []
+    for i in range(num_images):
+        write_image(root / 'train2017' / f'{i:06d}.jpg')
+        images.append(dict(id=i, file_name=f'{i:06d}.jpg', width=32, height=32))
+        annotations.append(dict(id=i, image_id=i, category_id=1, bbox=[4, 4, 10, 10], area=100,
+                                iscrowd=0, segmentation=[[4, 4, 14, 4, 14, 14, 4, 14]]))
+    ann = dict(images=images, annotations=annotations,
+               categories=[dict(id=i + 1, name=n) for i, n in enumerate(categories)])
+    (root / 'annotations').mkdir(parents=True, exist_ok=True)
+    (root / 'annotations' / 'instances_train2017.json').write_text(json.dumps(ann, indent=1))
+    return root
+
+
+def seg_set(root: Path, num_images: int = 2, sizes=None) -> Path:
+    """``root/images/{training,validation}/*.jpg`` + ``root/annotations/.../*.png``."""
+    for split in ('training', 'validation'):
+        for i in range(num_images):
+            size = sizes[i % len(sizes)] if sizes else (32, 32)
+            write_image(root / 'images' / split / f'{i:06d}.jpg', size)
+            write_image(root / 'annotations' / split / f'{i:06d}.png', size, suffix_mode='L')
+    return root
