@@ -8,12 +8,14 @@
 # build-isolation trap: torch missing in the build env => "Skip building ext ops") is refused.
 #
 # Environment: CONVNEXT_VENV (default <repo>/.venv), CONVNEXT_CACHE (default
-# ~/.cache/convnext-backbone), PYTHON (default python3.11).
+# ~/.cache/convnext-backbone), CONVNEXT_BASE_PYTHON (the interpreter that creates the venv,
+# default python3.11). A plain PYTHON variable is not read: it often means something else (the
+# tools' launcher, tools/torchrun.sh, runs CONVNEXT_PYTHON, default the venv's python).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${CONVNEXT_VENV:-$ROOT/.venv}
-PYTHON=${PYTHON:-python3.11}
+BASE_PYTHON=${CONVNEXT_BASE_PYTHON:-python3.11}
 CACHE=${CONVNEXT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/convnext-backbone}
 CONSTRAINTS=$ROOT/requirements/constraints.txt
 STAMP=$VENV/.stack-stamp
@@ -28,7 +30,7 @@ if [[ -f $STAMP && $(cat "$STAMP") == "$key" ]]; then
 fi
 start=$SECONDS
 
-[[ -x $VENV/bin/python ]] || { say "creating $VENV"; "$PYTHON" -m venv "$VENV"; }
+[[ -x $VENV/bin/python ]] || { say "creating $VENV"; "$BASE_PYTHON" -m venv "$VENV"; }
 PY=$VENV/bin/python
 pip() { "$PY" -m pip --disable-pip-version-check "$@"; }
 
