@@ -5,7 +5,9 @@ layer-decay
 constructor, UPerHead + auxiliary FCN head on stage 2, mIoU evaluator) and shrinks the sizes: a
 small ConvNeXt from scratch, 64-channel heads, 96-pixel crops of the generated toy ADE20K-layout
 set (tools/make_toy_data.py: sky, ground and three shape classes), a short schedule.
-Total batch 8 (1 process x 8 images).
+Total batch 8 (1 process x 8 images). Validation and testing take one image at a time, as mmseg's
+own configs do: the test pipeline keeps each image's aspect ratio, so images of mixed sizes give
+tensors of mixed sizes, which mmseg's data preprocessor refuses to batch at test time.
 """
 _base_ = ['../upernet/upernet_convnext_t_160k_ade20k.py']
 
@@ -44,7 +46,7 @@ train_dataloader = dict(batch_size=8, num_workers=0, persistent_workers=False,
                         dataset=dict(**dataset, pipeline=train_pipeline,
                                      data_prefix=dict(img_path='images/training',
                                                       seg_map_path='annotations/training')))
-val_dataloader = dict(batch_size=8, num_workers=0, persistent_workers=False,
+val_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False,
                       dataset=dict(**dataset, pipeline=test_pipeline,
                                    data_prefix=dict(img_path='images/validation',
                                                     seg_map_path='annotations/validation')))
