@@ -121,6 +121,7 @@ def test_upernet_v2(tmp_path, v2_checkpoints):
     assert report['max_abs_diff'] < 1e-3, report
 
 
+@pytest.mark.slow  # trains briefly through tools/train.py (subprocess)
 def test_upernet_trained(tmp_path, trained_seg):
     report = export_and_verify(tmp_path, TOY_SEG, str(trained_seg))
     assert report['max_abs_diff'] < 1e-3, report
@@ -144,6 +145,7 @@ def test_mask_rcnn_v2(tmp_path, v2_checkpoints):
                                              cfg_options=V2))
 
 
+@pytest.mark.slow  # trains briefly through tools/train.py (subprocess)
 def test_mask_rcnn_trained(tmp_path, trained_det):
     assert_same_detections(export_and_verify(tmp_path, TOY_DET, str(trained_det)))
 
@@ -247,12 +249,14 @@ def test_shape_not_a_multiple_of_32(tool, tmp_path):
         tool.main([TOY_SEG, 'none', '--out', str(tmp_path / 'a.onnx'), '--shape', '100', '64'])
 
 
+@pytest.mark.slow  # trains briefly through tools/train.py (subprocess)
 def test_checkpoint_of_another_model(tool, tmp_path, trained_seg):
     with pytest.raises(ExportError, match=r'does not fit the model of .*missing keys: \d+ .*'
                                           r'unexpected keys: \d+ \(decode_head'):
         tool.main([TOY_DET, str(trained_seg), '--out', str(tmp_path / 'a.onnx')])
 
 
+@pytest.mark.slow  # trains briefly through tools/train.py (subprocess)
 def test_mis_shaped_checkpoint(tool, tmp_path, trained_seg):
     """The same model with other sizes: mis-shaped keys are named, nothing half-loaded."""
     with pytest.raises(ExportError, match=r'mis-shaped .*decode_head.conv_seg.weight'):
@@ -278,6 +282,7 @@ def test_output_name(tool, tmp_path):
         tool.main([TOY_DET, 'none', '--out', str(tmp_path / 'a.pth')])
 
 
+@pytest.mark.slow  # runs the tool in a subprocess
 def test_cli_error_is_one_line(tmp_path):
     proc = run_tool(REPO / 'tools' / 'export.py', TOY_DET, tmp_path / 'missing.pth', '--out',
                     tmp_path / 'a.onnx', check=False)
