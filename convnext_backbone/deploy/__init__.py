@@ -12,6 +12,8 @@ either (the driver does, when it builds a model).
 * ``ops``        - NMS and RoIAlign as standard ONNX operators; dynamic adaptive pooling.
 * ``runtime``    - ``OnnxModel``: an onnxruntime session that checks the input contract.
 * ``reference``  - the eager model's own results for the same input.
+* ``verify``     - onnxruntime against eager on the same images (``tools/export.py --verify``).
+* ``pt2``        - ``torch.export`` programs of the backbone and segmentor wrappers.
 """
 from .driver import build_model, export, export_onnx, load_config, load_weights, wrap
 from .errors import ExportError
