@@ -381,3 +381,17 @@ def test_tool_prints_one_error_line_without_traceback(tmp_path):
     assert "\nerror: model.backbone.type = 'convnext_backbone.ConvNext': no such type" \
         in '\n' + proc.stderr
     assert 'Traceback' not in proc.stderr
+
+
+@pytest.mark.slow
+def test_backbone_typo_through_a_detector_config_is_one_error_line(tmp_path, toy_root):
+    """mmengine's registry re-raises the backbone's error inside the detector's build; the tool
+    still prints it as one line, with the did-you-mean."""
+    proc = run_tool(REPO / 'tools' / 'train.py', TOY_DET, '--work-dir', tmp_path,
+                    '--cfg-options', 'model.backbone.drop_path=0.1',
+                    f'train_dataloader.dataset.data_root={toy_root}/coco/',
+                    f'val_dataloader.dataset.data_root={toy_root}/coco/', check=False)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: ') and "'drop_path' (did you mean 'drop_path_rate'?)" in last
+    assert 'Traceback' not in proc.stderr
