@@ -132,7 +132,7 @@ def block_path(block: nn.Module, x: torch.Tensor) -> BlockPath:
     mkl = prefer_mkl_gemms()
     if fusable and needs_grad:
         name = CPU_TRAINING
-    elif fusable and nhwc_input and SWITCHES.onednn:
+    elif fusable and nhwc_input and SWITCHES.onednn:  # onednn off: the fused MLPs all off
         chunked = block.grn is None and rows * hidden >= SWITCHES.chunk_elements
         if mkl:
             name = MKL_INFERENCE_CHUNKED if chunked else MKL_INFERENCE
