@@ -49,13 +49,18 @@ import sys
 import torch
 
 import convnext_backbone  # noqa: F401  (registers our modules, applies the compat fixes)
+
 from benchmarking import isa, peers
 from benchmarking.cases import IMPLS, make_cases
-from benchmarking.measure import (gemm_gflops, machine, peak_step_memory_mb, run_interleaved,
-                                  set_heap)
+from benchmarking.measure import (
+    gemm_gflops,
+    machine,
+    peak_step_memory_mb,
+    run_interleaved,
+    set_heap,
+)
 from benchmarking.op_profile import profile_step, profile_table
 from benchmarking.report import summarize
-
 
 DEFAULTS = {  # mode: (batch, size, modes)
     'backbone': (8, 224, 'infer,train'), 'maskrcnn': (2, 320, 'train,infer'),

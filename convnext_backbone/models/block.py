@@ -29,12 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import fused_linear
+from . import fast_path, fused_linear
 from .depthwise import depthwise_conv
-from . import fast_path
 from .fast_path import BlockPath, block_path
-from .switches import SWITCHES
 from .layers import GRN, DropPath
+from .switches import SWITCHES
 
 # ``pwconv2(weight, bias, base)``: ``base + hidden W^T + bias`` for the block's hidden activation
 # (``base=None``: no residual); the path chosen for the input decides how it is computed.

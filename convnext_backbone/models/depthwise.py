@@ -16,7 +16,6 @@ import torch.nn.functional as F
 from torch import nn
 
 
-
 def depthwise_weight_grad(x: torch.Tensor, grad: torch.Tensor, padding,
                           weight_shape) -> torch.Tensor:
     """Weight gradient of a stride-1 depthwise convolution, as forward convolutions.

@@ -2,13 +2,13 @@
 
 All functions take (rows, C) matrices: the NHWC activations of a block, flattened. They compute
 what they are named for and nothing else: which of them runs is decided by
-:func:`~.fast_path.block_path`. ``onednn_*`` run oneDNN's linear kernel with the bias, the GELU
-or the residual add in its epilogue (``torch.ops.mkldnn._linear_pointwise``, the kernels
-inductor uses); ``aten_*`` and :func:`mkl_mlp_in_chunks` run aten's GEMMs (``addmm``: MKL's
-sgemm on x86) with GELU as a separate in-place pass, which is faster where oneDNN's fp32 matmul
-and its GELU epilogue are slow (AVX2 CPUs, measured: docs/benchmarks.md). The autograd functions compute what autograd would and save what it would, with fewer
-passes over memory; their ``onednn`` argument says whose GEMMs they run.
-"""
+:func:`~.fast_path.block_path`. ``onednn_*`` run oneDNN's linear kernel with the bias, the GELU or
+the residual add in its epilogue (``torch.ops.mkldnn._linear_pointwise``, the kernels inductor
+uses); ``aten_*`` and :func:`mkl_mlp_in_chunks` run aten's GEMMs (``addmm``: MKL's sgemm on x86)
+with GELU as a separate in-place pass, which is faster where oneDNN's fp32 matmul and its GELU
+epilogue are slow (AVX2 CPUs, measured: docs/benchmarks.md). The autograd functions compute what
+autograd would and save what it would, with fewer passes over memory; their ``onednn`` argument
+says whose GEMMs they run."""
 from typing import Optional
 
 import torch

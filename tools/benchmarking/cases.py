@@ -84,7 +84,9 @@ def switched(step, changes):
 def paths_taken(model, step) -> str:
     """The block paths ``block_path`` chooses during one ``step`` of ``model``, with counts."""
     counts = Counter()
-    hooks = [m.register_forward_pre_hook(lambda m, args: counts.update([block_path(m, args[0]).name]))
+    def record(module, args):
+        counts.update([block_path(module, args[0]).name])
+    hooks = [m.register_forward_pre_hook(record)
              for m in model.modules() if isinstance(m, ConvNeXtBlock)]
     try:
         step()

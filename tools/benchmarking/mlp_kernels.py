@@ -79,7 +79,8 @@ def main():
         print(f'\nstage {stage}: C={channels}, rows={rows}')
         for name, (_, gemms) in steps.items():
             med = statistics.median(times[name])
-            rate = f'{gemms * 2 * rows * channels * hidden / med / 1e9:5.0f} GFLOP/s' if gemms else ''
+            flops = gemms * 2 * rows * channels * hidden
+            rate = f'{flops / med / 1e9:5.0f} GFLOP/s' if gemms else ''
             print(f'  {name:46s} {med * 1e3:8.2f} ms  {rate}')
 
 
