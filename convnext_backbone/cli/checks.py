@@ -96,24 +96,29 @@ def _missing_paths(dataset: dict) -> list:
     return missing
 
 
-def check_datasets(cfg: Config, loaders: Sequence[str]) -> None:
-    """Raise :class:`DatasetNotFoundError` naming the missing data and how to get it."""
+def loader_datasets(cfg: Config, loaders: Sequence[str]) -> Iterator[Tuple[str, dict]]:
+    """``(loader name, dataset config)`` for every dataset (wrapped ones too) of the loaders."""
     for loader in loaders:
         loader_cfg = cfg.get(loader)
-        if not loader_cfg or 'dataset' not in loader_cfg:
+        if loader_cfg and 'dataset' in loader_cfg:
+            for dataset in _datasets(loader_cfg.dataset):
+                yield loader, dataset
+
+
+def check_datasets(cfg: Config, loaders: Sequence[str]) -> None:
+    """Raise :class:`DatasetNotFoundError` naming the missing data and how to get it."""
+    for loader, dataset in loader_datasets(cfg, loaders):
+        missing = _missing_paths(dataset)
+        if not missing:
             continue
-        for dataset in _datasets(loader_cfg.dataset):
-            missing = _missing_paths(dataset)
-            if not missing:
-                continue
-            name, where, how = DATASET_HELP.get(
-                dataset.get('type'), ('the dataset', dataset.get('data_root'),
-                                      'Put the data there or point the config at it.'))
-            raise DatasetNotFoundError(
-                f'{loader}: {name} not found: missing {", ".join(missing)}. It is expected under '
-                f'{where}/. {how} Or set another root: --cfg-options '
-                f'{loader}.dataset.data_root=PATH. To try the project without any download, '
-                'run `make demo` (generated toy data).')
+        name, where, how = DATASET_HELP.get(
+            dataset.get('type'), ('the dataset', dataset.get('data_root'),
+                                  'Put the data there or point the config at it.'))
+        raise DatasetNotFoundError(
+            f'{loader}: {name} not found: missing {", ".join(missing)}. It is expected under '
+            f'{where}/. {how} Or set another root: --cfg-options '
+            f'{loader}.dataset.data_root=PATH. To try the project without any download, '
+            'run `make demo` (generated toy data).')
 
 
 # Type names -------------------------------------------------------------------------------------

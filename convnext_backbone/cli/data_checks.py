@@ -29,7 +29,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
-from .checks import _datasets
+from .checks import loader_datasets
 
 #: Up to this many images, every image is decoded; above it only existence is checked.
 DECODE_LIMIT = 200
@@ -200,26 +200,22 @@ def check_num_classes(cfg: Config, classes: Sequence[str], loader: str) -> None:
 
 def check_data(cfg: Config, loaders: Sequence[str]) -> None:
     """Raise :class:`DataError` for the first problem in the loaders' data (module docstring)."""
-    for loader in loaders:
-        loader_cfg = cfg.get(loader)
-        if not loader_cfg or 'dataset' not in loader_cfg:
-            continue
-        for dataset in _datasets(loader_cfg.dataset):
-            if 'dataset' in dataset or 'datasets' in dataset:
-                continue  # a wrapper: its inner datasets come next
-            root = dataset.get('data_root') or ''
-            ann_file = dataset.get('ann_file') or ''
-            classes = _class_names(cfg, dataset)
-            if ann_file.endswith('.json'):
-                ann_path = osp.join(root, ann_file)
-                paths, names = _coco_images(dataset, root, ann_path)
-                if not paths:
-                    raise DataError(f'{ann_path}: the dataset is empty: its "images" list has no '
-                                    'entries. Point ann_file at the annotations of your images.')
-                _check_classes(ann_path, classes, names, dataset)
-                check_images(paths, ann_path)
-            elif not ann_file and (dataset.get('data_prefix') or {}).get('img_path') is not None:
-                paths = _seg_images(dataset, root)
-                check_images(paths, osp.join(root, dataset['data_prefix']['img_path']))
-            if classes:
-                check_num_classes(cfg, classes, loader)
+    for loader, dataset in loader_datasets(cfg, loaders):
+        if 'dataset' in dataset or 'datasets' in dataset:
+            continue  # a wrapper: its inner datasets come next
+        root = dataset.get('data_root') or ''
+        ann_file = dataset.get('ann_file') or ''
+        classes = _class_names(cfg, dataset)
+        if ann_file.endswith('.json'):
+            ann_path = osp.join(root, ann_file)
+            paths, names = _coco_images(dataset, root, ann_path)
+            if not paths:
+                raise DataError(f'{ann_path}: the dataset is empty: its "images" list has no '
+                                'entries. Point ann_file at the annotations of your images.')
+            _check_classes(ann_path, classes, names, dataset)
+            check_images(paths, ann_path)
+        elif not ann_file and (dataset.get('data_prefix') or {}).get('img_path') is not None:
+            paths = _seg_images(dataset, root)
+            check_images(paths, osp.join(root, dataset['data_prefix']['img_path']))
+        if classes:
+            check_num_classes(cfg, classes, loader)
