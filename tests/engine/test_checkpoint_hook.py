@@ -4,39 +4,16 @@ tests/reliability/ run it end to end through tools/train.py)."""
 import os
 
 import pytest
-import torch
-from mmengine.model import BaseModel
-from mmengine.runner import Runner
+from toy_runner import CRASH_SAFE_HOOK, train_regressor
 
 import convnext_backbone  # noqa: F401  (registers the hook)
 from convnext_backbone.engine import CrashSafeCheckpointHook
 
-
-class Regressor(BaseModel):
-    def __init__(self):
-        super().__init__()
-        self.linear = torch.nn.Linear(4, 1)
-
-    def forward(self, inputs, targets, mode='loss'):
-        pred = self.linear(torch.stack(inputs)).squeeze(1)
-        return dict(loss=((pred - torch.stack(targets)) ** 2).mean())
-
-
-OURS = 'convnext_backbone.CrashSafeCheckpointHook'
+OURS = CRASH_SAFE_HOOK
 
 
 def run(work_dir, epochs, resume=False, max_keep_ckpts=2, hook=OURS):
-    data = [dict(inputs=torch.ones(4) * i, targets=torch.tensor(float(i))) for i in range(4)]
-    runner = Runner(
-        model=Regressor(), work_dir=str(work_dir), resume=resume,
-        train_dataloader=dict(dataset=data, sampler=dict(type='DefaultSampler', shuffle=False),
-                              batch_size=2, num_workers=0),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
-        train_cfg=dict(by_epoch=True, max_epochs=epochs),
-        default_hooks=dict(checkpoint=dict(type=hook, interval=1, max_keep_ckpts=max_keep_ckpts),
-                           logger=None))
-    runner.train()
-    return runner
+    return train_regressor(work_dir, epochs, resume, hook, max_keep_ckpts=max_keep_ckpts)
 
 
 def test_is_registered_and_is_a_checkpoint_hook():

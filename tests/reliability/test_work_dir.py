@@ -3,38 +3,18 @@ an earlier run's epoch_N.pth / iter_N.pth is refused before it writes anything, 
 overwriting them and pointing last_checkpoint at its own. Resuming, or saying so
 (overwrite=True, tools/train.py --overwrite-checkpoints), still works."""
 import pytest
-import torch
-from mmengine.model import BaseModel
-from mmengine.runner import Runner
+from toy_runner import CRASH_SAFE_HOOK, train_regressor
 
 import convnext_backbone  # noqa: F401  (registers the hook)
 from convnext_backbone.engine.checkpoint_hook import WorkDirInUseError
 
 from conftest import REPO
 
-OURS = 'convnext_backbone.CrashSafeCheckpointHook'
-
-
-class Regressor(BaseModel):
-    def __init__(self):
-        super().__init__()
-        self.linear = torch.nn.Linear(4, 1)
-
-    def forward(self, inputs, targets, mode='loss'):
-        pred = self.linear(torch.stack(inputs)).squeeze(1)
-        return dict(loss=((pred - torch.stack(targets)) ** 2).mean())
+OURS = CRASH_SAFE_HOOK
 
 
 def train(work_dir, epochs, resume=False, hook=OURS, lr=0.01, **hook_args):
-    data = [dict(inputs=torch.ones(4) * i, targets=torch.tensor(float(i))) for i in range(4)]
-    runner = Runner(
-        model=Regressor(), work_dir=str(work_dir), resume=resume,
-        train_dataloader=dict(dataset=data, sampler=dict(type='DefaultSampler', shuffle=False),
-                              batch_size=2, num_workers=0),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=lr)),
-        train_cfg=dict(by_epoch=True, max_epochs=epochs),
-        default_hooks=dict(checkpoint=dict(type=hook, interval=1, **hook_args), logger=None))
-    runner.train()
+    train_regressor(work_dir, epochs, resume, hook, lr, **hook_args)
 
 
 def snapshot(folder):
