@@ -1,7 +1,11 @@
 """No run destroys another run's checkpoints: a fresh run (no resume) into a work dir that holds
-an earlier run's epoch_N.pth / iter_N.pth is refused before it writes anything, instead of
-overwriting them and pointing last_checkpoint at its own. Resuming, or saying so
+an earlier run's epoch_N.pth / iter_N.pth is refused before it writes a checkpoint, instead of
+overwriting them and pointing last_checkpoint at its own. (mmengine's Runner has by then dumped
+its config as a new ``<timestamp>.py`` and opened a new ``<timestamp>/`` log folder: new names,
+nothing overwritten.) Resuming, or saying so
 (overwrite=True, tools/train.py --overwrite-checkpoints), still works."""
+import re
+
 import pytest
 from toy_runner import CRASH_SAFE_HOOK, train_regressor
 
@@ -36,7 +40,10 @@ def test_a_fresh_run_into_an_earlier_runs_work_dir_is_refused_and_changes_nothin
     with pytest.raises(WorkDirInUseError, match=r'holds checkpoints of an earlier run \('
                        r'epoch_1\.pth, epoch_2\.pth\).*--resume.*--work-dir'):
         train(tmp_path, epochs=1, lr=0.5)
-    assert snapshot(tmp_path) == before  # checkpoints and last_checkpoint untouched
+    after = snapshot(tmp_path)
+    assert {name: after.get(name) for name in before} == before  # nothing earlier changed
+    new = set(after) - set(before)  # at most the refused Runner's own config dump
+    assert all(re.fullmatch(r'\d{8}_\d{6}\.py', name) for name in new), new
 
 
 def test_resume_continues_in_the_same_work_dir(tmp_path):

@@ -84,6 +84,21 @@ def isa_in_use() -> Dict[str, str]:
             'mkl': arch.group(1) if arch else 'unknown (no verbose output)'}
 
 
+def cpu_flags() -> set:
+    """The CPU's feature flags (``/proc/cpuinfo``; empty where that is not readable)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            return set(next(li for li in f if li.startswith('flags')).split(':')[1].split())
+    except (OSError, StopIteration):
+        return set()
+
+
+def _mkl_names_no_isa(mkl: str) -> bool:
+    """MKL's verbose line on a non-Intel CPU (AMD) says only "Intel(R) Architecture
+    processors": it names no instruction set, whatever it runs."""
+    return not re.search(r'AVX|SSE', mkl)
+
+
 def describe(found: Dict[str, str]) -> str:
     """One line for the report."""
     return (f"ATen {found['aten']}; oneDNN {found['onednn']} ({found['onednn_kernels']}); "
@@ -98,7 +113,9 @@ def check_isa(isa: str, found: Dict[str, str]) -> None:
         ok = {'ATen': found['aten'] == 'AVX2',
               'oneDNN': 'AVX2' in found['onednn'] and 'AVX-512' not in found['onednn']
               and 'avx512' not in found['onednn_kernels'],
-              'MKL': 'AVX2' in found['mkl'] and 'AVX-512' not in found['mkl']}
+              # MKL names no ISA on AMD CPUs: there, no AVX-512 in the CPU is the proof
+              'MKL': ('AVX2' in found['mkl'] and 'AVX-512' not in found['mkl'])
+              or (_mkl_names_no_isa(found['mkl']) and 'avx512f' not in cpu_flags())}
     else:
         ok = {'ATen': found['aten'] == 'AVX512', 'oneDNN': 'AVX-512' in found['onednn'],
               'MKL': 'AVX-512' in found['mkl']}
