@@ -137,7 +137,8 @@ def test_inference_mkl_path(grn, layer_scale, size, monkeypatch):
 def test_inference_in_row_chunks(layer_scale, drop_path, gemm, monkeypatch):
     """Large inputs run the inference MLP in row chunks (forced here with small thresholds);
     uneven last chunk included; the LayerNorm chunk by chunk; oneDNN's fused matmuls or aten's
-    (MKL) GEMMs into reused buffers. Training mode under no_grad draws the drop-path mask as drop_path() does."""
+    (MKL) GEMMs into reused buffers. Training mode under no_grad draws the drop-path mask as
+    drop_path() does."""
     monkeypatch.setattr(SWITCHES, 'chunk_elements', 64 * 30)
     monkeypatch.setattr(SWITCHES, 'chunk_hidden', 64 * 70)  # 70 rows a chunk, 162 rows
     monkeypatch.setattr(SWITCHES, 'mkl_gemms', gemm == 'mkl')
