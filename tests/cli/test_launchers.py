@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 TORCHRUN = REPO / 'tools' / 'torchrun.sh'
@@ -21,12 +23,14 @@ def launch(tmp_path, **env):
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow  # a launcher script in a subprocess
 def test_a_python_variable_in_the_shell_is_ignored(tmp_path):
     proc = launch(tmp_path, PYTHON='/nonexistent/python3.11')
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "ran " in proc.stdout and "['x', '--launcher', 'pytorch']" in proc.stdout
 
 
+@pytest.mark.slow  # a launcher script in a subprocess
 def test_convnext_python_names_the_interpreter(tmp_path):
     wrapper = tmp_path / 'python'
     wrapper.write_text(f'#!/bin/sh\necho via-wrapper\nexec {sys.executable} "$@"\n')

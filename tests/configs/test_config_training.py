@@ -106,7 +106,8 @@ def cpu_optim_wrapper(model, cfg):
     return build_optim_wrapper(model, optim_cfg)
 
 
-@pytest.fixture(scope='module', params=sorted(CASES))
+@pytest.fixture(scope='module', params=[  # Cascade (8 s to build and step): slow
+    pytest.param(c, marks=pytest.mark.slow) if 'cascade' in c else c for c in sorted(CASES)])
 def trained(request):
     path = request.param
     cfg = cpu_sized(load(path))

@@ -116,6 +116,7 @@ def test_upernet_random_weights(tool, tmp_path, capsys):
     assert report['max_abs_diff'] < 1e-3, report
 
 
+@pytest.mark.slow  # another whole-model export; make test-fast keeps one per family
 def test_upernet_v2(tmp_path, v2_checkpoints):
     report = export_and_verify(tmp_path, TOY_SEG, str(v2_checkpoints[TOY_SEG]), cfg_options=V2)
     assert report['max_abs_diff'] < 1e-3, report
@@ -140,6 +141,7 @@ def test_mask_rcnn_random_weights(toy_det_onnx):
     assert_same_detections(report)
 
 
+@pytest.mark.slow  # another whole-model export; make test-fast keeps one per family
 def test_mask_rcnn_v2(tmp_path, v2_checkpoints):
     assert_same_detections(export_and_verify(tmp_path, TOY_DET, str(v2_checkpoints[TOY_DET]),
                                              cfg_options=V2))
@@ -150,10 +152,12 @@ def test_mask_rcnn_trained(tmp_path, trained_det):
     assert_same_detections(export_and_verify(tmp_path, TOY_DET, str(trained_det)))
 
 
+@pytest.mark.slow  # another whole-model export; make test-fast keeps one per family
 def test_cascade_mask_rcnn_random_weights(tmp_path):
     assert_same_detections(export_and_verify(tmp_path, TOY_CASCADE))
 
 
+@pytest.mark.slow  # another whole-model export; make test-fast keeps one per family
 def test_no_detections(tmp_path):
     """An image where nothing passes the score threshold: empty outputs, as in eager mmdet."""
     report = export_and_verify(tmp_path, TOY_DET, cfg_options={'model.test_cfg.rcnn.score_thr':
@@ -163,6 +167,7 @@ def test_no_detections(tmp_path):
     assert out['boxes'].shape == (0, 4) and out['masks'].shape == (0, *CHECK_SHAPE)
 
 
+@pytest.mark.slow  # another whole-model export; make test-fast keeps one per family
 def test_static_shape(tmp_path):
     """--static: the graph takes exactly the export size (and says so for any other)."""
     out = export(TOY_SEG, None, str(tmp_path / 'static.onnx'), shape=CHECK_SHAPE, static=True)
@@ -172,6 +177,7 @@ def test_static_shape(tmp_path):
         OnnxModel(out)(images_for(EXPORT_SHAPE))
 
 
+@pytest.mark.slow  # torch.export of a whole segmentor: 10-20 s
 @pytest.mark.parametrize('backbone_only', [False, True], ids=['upernet', 'backbone'])
 def test_torch_export_program(tmp_path, backbone_only):
     """--out FILE.pt2: a torch.export program with the same contract (H, W, batch dynamic)."""

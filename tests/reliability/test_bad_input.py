@@ -374,6 +374,7 @@ def test_convnext_detector_checkpoint_loads_as_backbone_weights(tmp_path):
     assert report.format == 'detector/official' and 'neck.conv.weight' in report.dropped
 
 
+@pytest.mark.slow  # the tools in subprocesses
 def test_tool_prints_one_error_line_without_traceback(tmp_path):
     proc = run_tool(REPO / 'tools' / 'train.py', TOY_DET, '--work-dir', tmp_path,
                     '--cfg-options', 'model.backbone.type=convnext_backbone.ConvNext', check=False)

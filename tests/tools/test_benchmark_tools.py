@@ -12,6 +12,8 @@ import pytest
 from benchmarking.isa import cpu_flags
 from conftest import REPO, run_tool
 
+pytestmark = pytest.mark.slow  # every test runs a tool in a subprocess
+
 pytest.importorskip('timm')
 pytest.importorskip('mmpretrain')
 

@@ -37,6 +37,7 @@ def tool():
     return module
 
 
+@pytest.mark.slow  # the tool in a subprocess
 @pytest.mark.parametrize('suffix', ['.safetensors', '.pth'])
 def test_converts_timm_file(suffix, timm_file, tmp_path):
     src, timm_sd = timm_file
@@ -56,6 +57,7 @@ def test_converts_timm_file(suffix, timm_file, tmp_path):
                                timm_sd['stages.2.blocks.3.mlp.grn.weight'], rtol=0, atol=0)
 
 
+@pytest.mark.slow  # the tool in a subprocess
 def test_missing_source_exits_non_zero(tmp_path):
     proc = run_tool(TOOL, tmp_path / 'absent.pth', tmp_path / 'out.pth', check=False)
     assert proc.returncode == 1
