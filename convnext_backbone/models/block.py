@@ -14,7 +14,7 @@ mmpretrain; docs/benchmarks.md has what each technique buys):
 * The residual add inside the ``pwconv2`` GEMM (a fused epilogue); with stochastic depth, mask,
   layer scale and add are one ``addcmul`` (the mask drawn exactly as :func:`drop_path` draws it).
 * Inference on CPU: ``pwconv1`` + bias + GELU in one oneDNN matmul, ``pwconv2`` + bias +
-  residual in another; large MLPs in row chunks, the LayerNorm included (:mod:`.fused_linear`).
+  residual in another; large MLPs in row chunks (:mod:`.fused_linear`).
 * Training on CPU: the MLP as one autograd function, its GELU gradient computed in place
   (:mod:`.fused_linear`); the depthwise convolution's weight gradient as a convolution
   (:mod:`.depthwise`).
@@ -93,26 +93,26 @@ class ConvNeXtBlock(nn.Module):
             return self.forward_plain(x)
         shortcut = x.permute(0, 2, 3, 1)  # NHWC view (free for channels-last x)
         x = depthwise_conv(self.dwconv, x) if path.depthwise_weight_grad else self.dwconv(x)
-        pwconv2 = getattr(self, _MLP[path.name])(x.permute(0, 2, 3, 1), path)
+        x = self.norm(x.permute(0, 2, 3, 1))
+        pwconv2 = getattr(self, _MLP[path.name])(x, path)
         return self._pwconv2_residual(pwconv2, shortcut, path.fold_layer_scale).permute(0, 3, 1, 2)
 
     # ------------------------------------------------------------------ MLP paths
-    # Each runs ``norm`` and the MLP up to ``pwconv2`` on the NHWC depthwise-conv output ``x``
-    # and returns how ``pwconv2`` (with the residual) is computed on that path.
+    # Each runs the MLP up to ``pwconv2`` on the NHWC ``x`` and returns how ``pwconv2`` (with
+    # the residual) is computed on that path.
     def _mlp_inference_chunked(self, x: torch.Tensor, path: BlockPath) -> Pwconv2:
-        """``norm`` too chunk by chunk, while the chunk is in cache."""
         x2d = x.reshape(-1, x.shape[-1])
         mlp = (fused_linear.mkl_mlp_in_chunks if path.name == fast_path.MKL_INFERENCE_CHUNKED
                else fused_linear.onednn_mlp_in_chunks)
 
         def pwconv2(weight, bias, base):
-            out = mlp(x2d, self.norm, self.pwconv1.weight, self.pwconv1.bias, weight, bias,
-                      _rows(base), self.act.approximate, SWITCHES.chunk_hidden)
+            out = mlp(x2d, self.pwconv1.weight, self.pwconv1.bias, weight, bias, _rows(base),
+                      self.act.approximate, SWITCHES.chunk_hidden)
             return out.view(x.shape[:-1] + (weight.shape[0],))
         return pwconv2
 
     def _mlp_inference(self, x: torch.Tensor, path: BlockPath) -> Pwconv2:
-        h = fused_linear.onednn_linear_gelu(self.norm(x), self.pwconv1.weight, self.pwconv1.bias,
+        h = fused_linear.onednn_linear_gelu(x, self.pwconv1.weight, self.pwconv1.bias,
                                             self.act.approximate)
         if self.grn is not None:
             h = self.grn(h)
@@ -122,7 +122,6 @@ class ConvNeXtBlock(nn.Module):
         return pwconv2
 
     def _mlp_mkl_inference(self, x: torch.Tensor, path: BlockPath) -> Pwconv2:
-        x = self.norm(x)
         h = fused_linear.aten_linear_gelu(x.reshape(-1, x.shape[-1]), self.pwconv1.weight,
                                           self.pwconv1.bias, self.act.approximate)
         if self.grn is not None:
@@ -134,7 +133,6 @@ class ConvNeXtBlock(nn.Module):
         return pwconv2
 
     def _mlp_training(self, x: torch.Tensor, path: BlockPath) -> Pwconv2:
-        x = self.norm(x)
         x2d = x.reshape(-1, x.shape[-1])
         approximate, onednn = self.act.approximate, path.onednn_gemms
         if self.grn is None:
@@ -155,7 +153,7 @@ class ConvNeXtBlock(nn.Module):
 
     def _mlp_aten(self, x: torch.Tensor, path: BlockPath) -> Pwconv2:
         """GPU, autocast, other dtypes, a custom activation: plain ops."""
-        h = self.act(self.pwconv1(self.norm(x)))
+        h = self.act(self.pwconv1(x))
         if self.grn is not None:
             h = self.grn(h)
 

@@ -9,7 +9,7 @@ with GELU as a separate in-place pass, which is faster where oneDNN's fp32 matmu
 epilogue are slow (AVX2 CPUs, measured: docs/benchmarks.md). The autograd functions compute what
 autograd would and save what it would, with fewer passes over memory; their ``onednn`` argument
 says whose GEMMs they run."""
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -51,27 +51,21 @@ def _chunk_rows(hidden: int, chunk_hidden: int) -> int:
     return max(64, chunk_hidden // hidden)
 
 
-# ``norm(rows)``: the block's LayerNorm of some rows of its (rows, C) input (a row-wise op, so
-# normalising chunk by chunk gives the same numbers as normalising the whole input).
-Norm = Callable[[torch.Tensor], torch.Tensor]
-
-
-def onednn_mlp_in_chunks(x, norm: Norm, w1, b1, w2, b2, base, approximate, chunk_hidden):
-    """``gelu(norm(x) W1^T + b1) W2^T + b2 (+ base)`` in row chunks of about ``chunk_hidden``
-    hidden elements, each chunk normalised and then two fused oneDNN matmuls; no autograd
-    (inference). A large hidden activation would otherwise be fresh memory, page faults
-    included; a chunk is reused heap and still in cache for the second GEMM (measured:
-    ConvNeXt-T stage 0 at 8x224x224, 23 ms instead of 31 ms a block on AVX-512; smaller MLPs are
-    faster in one piece). The normalised chunk, too, is written and read while in cache."""
+def onednn_mlp_in_chunks(x, w1, b1, w2, b2, base, approximate, chunk_hidden):
+    """``gelu(x W1^T + b1) W2^T + b2 (+ base)`` in row chunks of about ``chunk_hidden`` hidden
+    elements, each chunk two fused oneDNN matmuls; no autograd (inference). A large hidden
+    activation would otherwise be fresh memory, page faults included; a chunk is reused heap
+    and still in cache for the second GEMM (measured: ConvNeXt-T stage 0 at 8x224x224, 23 ms
+    instead of 31 ms a block on AVX-512; smaller MLPs are faster in one piece)."""
     step = _chunk_rows(w1.shape[0], chunk_hidden)
     outs = []
     for start in range(0, x.shape[0], step):
-        h = onednn_linear_gelu(norm(x[start:start + step]), w1, b1, approximate)
+        h = onednn_linear_gelu(x[start:start + step], w1, b1, approximate)
         outs.append(onednn_linear(h, w2, b2, None if base is None else base[start:start + step]))
     return torch.cat(outs)
 
 
-def mkl_mlp_in_chunks(x, norm: Norm, w1, b1, w2, b2, base, approximate, chunk_hidden):
+def mkl_mlp_in_chunks(x, w1, b1, w2, b2, base, approximate, chunk_hidden):
     """The same as :func:`onednn_mlp_in_chunks` with aten's GEMMs (``addmm``, MKL's sgemm):
     each chunk's hidden activation is written into one reused buffer, GELU applied in place
     while it is in cache, and ``pwconv2`` accumulates into the output rows (``base + b2``
@@ -83,7 +77,7 @@ def mkl_mlp_in_chunks(x, norm: Norm, w1, b1, w2, b2, base, approximate, chunk_hi
     for start in range(0, rows, step):
         stop = min(start + step, rows)
         h, o = buffer[:stop - start], out[start:stop]
-        torch.addmm(b1, norm(x[start:stop]), w1t, out=h)
+        torch.addmm(b1, x[start:stop], w1t, out=h)
         torch.ops.aten.gelu.out(h, approximate=approximate, out=h)
         if base is None:
             torch.addmm(b2, h, w2t, out=o)

@@ -18,11 +18,6 @@ import torch.nn.functional as F
 from convnext_backbone.models import fused_linear as fl
 
 
-def _same(rows):
-    """No normalisation (the chunked kernels' ``norm``): the kernels alone are compared."""
-    return rows
-
-
 def kernels(x, w1, b1, w2, b2, base, h):
     """name -> (step, GEMMs it runs)."""
     def onednn_separate_gelu():
@@ -41,11 +36,11 @@ def kernels(x, w1, b1, w2, b2, base, h):
             fl.onednn_linear_gelu(x, w1, b1, 'none'), w2, b2, base), 2),
         'MLP oneDNN, GELU pass': (onednn_separate_gelu, 2),
         'MLP oneDNN fused, chunks': (lambda: fl.onednn_mlp_in_chunks(
-            x, _same, w1, b1, w2, b2, base, 'none', 1 << 19), 2),
+            x, w1, b1, w2, b2, base, 'none', 1 << 19), 2),
         'MLP MKL, GELU pass': (lambda: fl.aten_linear(
             fl.aten_linear_gelu(x, w1, b1, 'none'), w2, b2, base), 2),
         'MLP MKL, GELU pass, chunks': (lambda: fl.mkl_mlp_in_chunks(
-            x, _same, w1, b1, w2, b2, base, 'none', 1 << 19), 2),
+            x, w1, b1, w2, b2, base, 'none', 1 << 19), 2),
         'MLP as timm (F.linear, F.gelu, F.linear, +)': (
             lambda: F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2) + base, 2),
     }
