@@ -17,8 +17,8 @@ lint: setup
 test: setup lint
 	$(PY) -m pytest tests
 
-# The fast part of the suite (540 of 652 tests, under 3 minutes on 2 cores): everything not
-# marked slow (tools or launchers in subprocesses, trainings, second exports of a family).
+# The fast part of the suite (437 of 652 tests, about 2 minutes on 2 cores): everything not
+# marked slow (tools or launchers in subprocesses, trainings, configs beyond one per family).
 test-fast: setup
 	$(PY) -m pytest tests -m "not slow"
 

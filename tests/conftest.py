@@ -42,6 +42,19 @@ def host_config(tmp_path_factory):
     return load
 
 
+# One config per family and version in `make test-fast`; the others differ only in backbone
+# size and are checked the same way by the full suite (reading a config through mmdet's/mmseg's
+# base configs takes about 1.5 s).
+FAMILY = ('maskrcnn_convnext_t_coco', 'cascade_maskrcnn_convnext_t_3x', 'upernet_convnext_t_160k',
+          'maskrcnn_convnextv2_atto', 'upernet_convnextv2_atto')
+
+
+def one_per_family_fast(configs):
+    """``configs`` as pytest parameters: those outside :data:`FAMILY` marked slow."""
+    return [c if any(f in c for f in FAMILY) else pytest.param(c, marks=pytest.mark.slow)
+            for c in configs]
+
+
 def load_tool(name):
     """Import ``tools/<name>.py`` as a module (tools/ is a folder of scripts, not a package)."""
     import importlib.util

@@ -4,8 +4,10 @@ import pytest
 import torch
 
 from config_helpers import CONFIG_DIR, REPO, build, load, read, shipped_configs
+from conftest import one_per_family_fast
 
 CONFIGS = shipped_configs()
+CONFIG_PARAMS = one_per_family_fast(CONFIGS)  # the others marked slow
 
 # Published parameter counts (ConvNeXt paper / official READMEs), rounded there to 1M. We compare
 # with a tolerance of max(0.5%, 0.5M): 0.5% of the rounded value, but never below the rounding.
@@ -57,7 +59,7 @@ def built():
     return get
 
 
-@pytest.mark.parametrize('path', CONFIGS)
+@pytest.mark.parametrize('path', CONFIG_PARAMS)
 def test_config_follows_the_conventions(path):
     text = (REPO / path).read_text()
     assert text.startswith('"""'), 'each config starts with its docstring'
@@ -81,7 +83,7 @@ def test_config_follows_the_conventions(path):
         assert cfg.optim_wrapper.loss_scale == 'dynamic'
 
 
-@pytest.mark.parametrize('path', CONFIGS)
+@pytest.mark.parametrize('path', CONFIG_PARAMS)
 def test_pretrained_weights_are_the_official_files(path):
     backbone = read(path).model.backbone
     assert backbone.init_cfg.type == 'Pretrained'
@@ -95,7 +97,7 @@ def test_pretrained_weights_are_the_official_files(path):
         assert url == f'https://dl.fbaipublicfiles.com/convnext/convnext_{size}_{data}_224.pth'
 
 
-@pytest.mark.parametrize('path', CONFIGS)
+@pytest.mark.parametrize('path', CONFIG_PARAMS)
 def test_model_builds_and_heads_take_the_backbone_outputs(path, built):
     cfg, model = built(path)
     backbone = model.backbone
@@ -119,7 +121,7 @@ def test_model_builds_and_heads_take_the_backbone_outputs(path, built):
         assert layer_scale == 1.0
 
 
-@pytest.mark.parametrize('path', sorted(PUBLISHED_PARAMS_M))
+@pytest.mark.parametrize('path', one_per_family_fast(sorted(PUBLISHED_PARAMS_M)))
 def test_parameter_count_matches_the_paper(path, built):
     _, model = built(path)
     n = sum(p.numel() for p in model.parameters())

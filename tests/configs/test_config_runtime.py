@@ -3,10 +3,11 @@ mmdet's/mmseg's own tools get them too), and a host config without them keeps mm
 import pytest
 
 from config_helpers import read, shipped_configs
+from conftest import one_per_family_fast
 
 
-@pytest.mark.parametrize('path', shipped_configs() + ['configs/toy/maskrcnn_convnext_toy_coco.py',
-                                                      'configs/toy/upernet_convnext_toy_ade20k.py'])
+@pytest.mark.parametrize('path', one_per_family_fast(shipped_configs()) + [
+    'configs/toy/maskrcnn_convnext_toy_coco.py', 'configs/toy/upernet_convnext_toy_ade20k.py'])
 def test_config_names_crash_safe_checkpoints_and_the_training_hooks(path):
     cfg = read(path)
     assert cfg.default_hooks.checkpoint.type == 'convnext_backbone.CrashSafeCheckpointHook'

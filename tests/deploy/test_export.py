@@ -7,7 +7,7 @@ import ast
 import pytest
 import torch
 
-from conftest import REPO, load_tool, run_tool
+from conftest import REPO, load_tool, one_per_family_fast, run_tool
 
 pytest.importorskip('onnxruntime')
 pytest.importorskip('onnx')
@@ -230,14 +230,7 @@ def shipped_configs():
                   if not {'_base_', 'toy', '__pycache__'} & set(p.parts))
 
 
-# one per family and version run by default; the rest differ only in backbone size
-FAMILY = ('maskrcnn_convnext_t_coco', 'cascade_maskrcnn_convnext_t_3x', 'upernet_convnext_t_160k',
-          'maskrcnn_convnextv2_atto', 'upernet_convnextv2_atto')
-
-
-@pytest.mark.parametrize('config', [
-    c if any(f in c for f in FAMILY) else pytest.param(c, marks=pytest.mark.slow)
-    for c in shipped_configs()])
+@pytest.mark.parametrize('config', one_per_family_fast(shipped_configs()))
 def test_every_shipped_config_has_an_exportable_model(config):
     """Each shipped config's model (built without weights) wraps for export, whole and backbone;
     the toy tests above run the same wrappers end to end."""
