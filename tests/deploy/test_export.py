@@ -157,7 +157,7 @@ def test_cascade_mask_rcnn_random_weights(tmp_path):
     assert_same_detections(export_and_verify(tmp_path, TOY_CASCADE))
 
 
-@pytest.mark.slow  # another whole-model export; make test-fast keeps one per family
+@pytest.mark.slow  # a whole-model export and comparison (4-5 s)
 def test_no_detections(tmp_path):
     """An image where nothing passes the score threshold: empty outputs, as in eager mmdet."""
     report = export_and_verify(tmp_path, TOY_DET, cfg_options={'model.test_cfg.rcnn.score_thr':
@@ -167,7 +167,7 @@ def test_no_detections(tmp_path):
     assert out['boxes'].shape == (0, 4) and out['masks'].shape == (0, *CHECK_SHAPE)
 
 
-@pytest.mark.slow  # another whole-model export; make test-fast keeps one per family
+@pytest.mark.slow  # a whole-model export and comparison (4-5 s)
 def test_static_shape(tmp_path):
     """--static: the graph takes exactly the export size (and says so for any other)."""
     out = export(TOY_SEG, None, str(tmp_path / 'static.onnx'), shape=CHECK_SHAPE, static=True)
