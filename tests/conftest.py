@@ -42,6 +42,13 @@ def host_config(tmp_path_factory):
     return load
 
 
+def shipped_configs():
+    """Every runnable config under configs/ (not the pieces in ``_base_``, not the toy demo
+    configs, which the demo tests run), as paths relative to the repository root."""
+    return sorted(p.relative_to(REPO).as_posix() for p in (REPO / 'configs').rglob('*.py')
+                  if not {'_base_', 'toy', '__pycache__'} & set(p.relative_to(REPO).parts))
+
+
 # One config per family and version in `make test-fast`; the others differ only in backbone
 # size and are checked the same way by the full suite (reading a config through mmdet's/mmseg's
 # base configs takes about 1.5 s).

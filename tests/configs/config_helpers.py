@@ -8,17 +8,10 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from conftest import shipped_configs  # noqa: F401  (the config tests import it from here)
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / 'configs'
-# configs/_base_ holds pieces, configs/toy the generated-data demo configs (tested with the demo).
-SKIP_DIRS = ('_base_', 'toy')
-
-
-def shipped_configs():
-    """Every runnable config under configs/, as paths relative to the repository root."""
-    return sorted(p.relative_to(REPO).as_posix() for p in CONFIG_DIR.rglob('*.py')
-                  if not any(part in SKIP_DIRS for part in p.relative_to(CONFIG_DIR).parts)
-                  and '__pycache__' not in p.parts)
 
 
 @functools.lru_cache(maxsize=None)

@@ -7,7 +7,7 @@ import ast
 import pytest
 import torch
 
-from conftest import REPO, load_tool, one_per_family_fast, run_tool
+from conftest import REPO, load_tool, one_per_family_fast, run_tool, shipped_configs
 
 pytest.importorskip('onnxruntime')
 pytest.importorskip('onnx')
@@ -223,11 +223,6 @@ def test_graph_contract(toy_det_onnx):
         graph(images_for(CHECK_SHAPE, batch=2))
     with pytest.raises(Exception, match='Expected: 1'):  # the graph's batch axis is fixed to 1
         graph.session.run(None, {'images': images_for(CHECK_SHAPE, batch=2).numpy()})
-
-
-def shipped_configs():
-    return sorted(p.relative_to(REPO).as_posix() for p in (REPO / 'configs').rglob('*.py')
-                  if not {'_base_', 'toy', '__pycache__'} & set(p.parts))
 
 
 @pytest.mark.parametrize('config', one_per_family_fast(shipped_configs()))

@@ -23,6 +23,13 @@ def snapshot(folder):
     return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
 
 
+def assert_earlier_files_unchanged(before, folder):
+    """Every file of the ``before`` snapshot is still in ``folder``, byte for byte."""
+    after = snapshot(folder)
+    assert {name: after.get(name) for name in before} == before
+    return after
+
+
 def test_stock_hook_overwrites_the_earlier_runs_checkpoints(tmp_path):
     """The data loss as mmengine has it (why the check exists)."""
     train(tmp_path, epochs=2, hook='CheckpointHook')
@@ -38,8 +45,7 @@ def test_a_fresh_run_into_an_earlier_runs_work_dir_is_refused_and_changes_nothin
     with pytest.raises(WorkDirInUseError, match=r'holds checkpoints of an earlier run \('
                        r'epoch_1\.pth, epoch_2\.pth\).*--resume.*--work-dir'):
         train(tmp_path, epochs=1, lr=0.5)
-    after = snapshot(tmp_path)
-    assert {name: after.get(name) for name in before} == before  # nothing earlier changed
+    after = assert_earlier_files_unchanged(before, tmp_path)
     new = set(after) - set(before)  # at most the refused Runner's own config dump
     assert all(re.fullmatch(r'\d{8}_\d{6}\.py', name) for name in new), new
 
@@ -72,7 +78,6 @@ def test_tools_train_refuses_a_fresh_run_in_a_used_work_dir(tmp_path, toy_root):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith('error: ') and 'holds checkpoints of an earlier run (iter_1.pth)' in last
     assert '--overwrite-checkpoints' in last and 'Traceback' not in proc.stderr
-    after = snapshot(tmp_path)
-    assert {name: after.get(name) for name in before} == before
+    assert_earlier_files_unchanged(before, tmp_path)
     train_tool(tmp_path, options, '--overwrite-checkpoints')
     assert snapshot(tmp_path)['iter_1.pth'] != before['iter_1.pth']
