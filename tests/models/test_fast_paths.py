@@ -7,15 +7,15 @@ applied by ``addcmul`` (small ones), the residual add inside the GEMM, stochasti
 random mask as ``drop_path``), and the depthwise convolution's own backward. Gradients are
 compared for the input and every parameter. Tracers (TorchScript, FX) must see plain aten ops.
 Whole-model parity with timm and mmpretrain, in eval and in training, is in tests/test_parity.py
-and below.
+and below; which path a block takes, in test_fast_path_decision.py.
 """
 import copy
 
 import pytest
 import torch
+from block_cases import make_block, make_input
 
-from convnext_backbone.models import ConvNeXt, depthwise, fast_path, fused_linear
-from convnext_backbone.models.block import ConvNeXtBlock
+from convnext_backbone.models import ConvNeXt, depthwise, fused_linear
 from convnext_backbone.models.depthwise import depthwise_conv
 from convnext_backbone.models.fast_path import block_path
 from convnext_backbone.models.switches import SWITCHES
@@ -23,21 +23,6 @@ from convnext_backbone.models.switches import SWITCHES
 from checkpoint_layouts import assert_close_scaled, randomise_
 
 ONEDNN = SWITCHES.onednn
-
-
-def _block(channels=16, grn=False, layer_scale=0.5, drop_path=0., seed=0):
-    torch.manual_seed(seed)
-    block = ConvNeXtBlock(channels, drop_path_rate=drop_path, layer_scale_init_value=layer_scale,
-                          grn=grn)
-    randomise_(block, seed=seed)
-    plain = copy.deepcopy(block)
-    plain.fast_path = False
-    return block, plain
-
-
-def _input(n, c, h, w, channels_last=True, seed=1):
-    x = torch.randn(n, c, h, w, generator=torch.Generator().manual_seed(seed))
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
 def _grads(block, x):
@@ -88,8 +73,8 @@ class _Spy:
 def test_inference_onednn_path(grn, layer_scale, size, monkeypatch):
     """no_grad + fp32 CPU: oneDNN GEMM+GELU and GEMM+bias+residual (or GEMM then addcmul)."""
     monkeypatch.setattr(SWITCHES, 'mkl_gemms', False)  # whatever this CPU's ISA
-    block, plain = _block(grn=grn, layer_scale=layer_scale)
-    x = _input(2, 16, *size)
+    block, plain = make_block(grn=grn, layer_scale=layer_scale)
+    x = make_input(2, 16, *size)
     spy = _Spy(monkeypatch)
     for mode in ('eval', 'train'):  # train mode without drop path: same kernels
         getattr(block, mode)()
@@ -115,8 +100,8 @@ def test_inference_mkl_path(grn, layer_scale, size, monkeypatch):
     """no_grad + fp32 CPU with aten's (MKL) GEMMs (the AVX2 choice): GEMM, GELU in place,
     residual accumulated by the second GEMM; no oneDNN matmul runs."""
     monkeypatch.setattr(SWITCHES, 'mkl_gemms', True)
-    block, plain = _block(grn=grn, layer_scale=layer_scale)
-    x = _input(2, 16, *size)
+    block, plain = make_block(grn=grn, layer_scale=layer_scale)
+    x = make_input(2, 16, *size)
     spy = _Spy(monkeypatch)
     for mode in ('eval', 'train'):
         getattr(block, mode)(), getattr(plain, mode)()
@@ -146,8 +131,8 @@ def test_inference_in_row_chunks(layer_scale, drop_path, gemm, monkeypatch):
     original = getattr(fused_linear, kernel)
     monkeypatch.setattr(fused_linear, kernel, lambda *a: calls.append(1) or original(*a))
     spy = _Spy(monkeypatch)
-    block, plain = _block(layer_scale=layer_scale, drop_path=drop_path)
-    x = _input(2, 16, 9, 9)
+    block, plain = make_block(layer_scale=layer_scale, drop_path=drop_path)
+    x = make_input(2, 16, 9, 9)
     for mode in ('eval', 'train'):
         getattr(block, mode)(), getattr(plain, mode)()
         with torch.no_grad():
@@ -163,10 +148,10 @@ def test_inference_in_row_chunks(layer_scale, drop_path, gemm, monkeypatch):
 
 def test_inference_channels_first_input_and_inference_mode():
     """Ordinary NCHW input (copies, no fused residual) and torch.inference_mode give the same."""
-    block, plain = _block()
+    block, plain = make_block()
     block.eval(), plain.eval()
     for channels_last in (False, True):
-        x = _input(2, 16, 9, 9, channels_last=channels_last)
+        x = make_input(2, 16, 9, 9, channels_last=channels_last)
         with torch.inference_mode():
             assert_close_scaled(block(x), plain(x))
 
@@ -181,9 +166,9 @@ def test_training_outputs_and_gradients(grn, layer_scale, size, channels_last, g
     """The training path (autograd functions with oneDNN's or aten's GEMMs, the depthwise
     convolution's own backward): output and every gradient."""
     monkeypatch.setattr(SWITCHES, 'mkl_gemms', gemm == 'mkl')
-    block, plain = _block(grn=grn, layer_scale=layer_scale)
+    block, plain = make_block(grn=grn, layer_scale=layer_scale)
     block.train(), plain.train()
-    x = _input(2, 16, *size, channels_last=channels_last)
+    x = make_input(2, 16, *size, channels_last=channels_last)
     spy = _Spy(monkeypatch)
     path = block_path(block, x.detach().requires_grad_())
     onednn = ONEDNN and gemm == 'onednn'
@@ -204,9 +189,9 @@ def test_training_outputs_and_gradients(grn, layer_scale, size, channels_last, g
 @pytest.mark.parametrize('layer_scale', [0.5, None], ids=['layer-scale', 'no-layer-scale'])
 def test_drop_path_same_mask_as_drop_path(size, layer_scale):
     """Stochastic depth draws the per-sample mask as drop_path() does: same seed, same result."""
-    block, plain = _block(layer_scale=layer_scale, drop_path=0.5)
+    block, plain = make_block(layer_scale=layer_scale, drop_path=0.5)
     block.train(), plain.train()
-    x = _input(8, 16, *size)
+    x = make_input(8, 16, *size)
     torch.manual_seed(3)
     out, grads = _grads(block, x)
     torch.manual_seed(3)
@@ -231,7 +216,7 @@ def test_depthwise_conv_backward(requires, shape):
     n, c, h, w = shape
     conv = torch.nn.Conv2d(c, c, 7, padding=3, groups=c)
     randomise_(conv, seed=2)
-    x = _input(*shape)
+    x = make_input(*shape)
     g = torch.randn(shape, generator=torch.Generator().manual_seed(5))
     results = []
     for fn in (depthwise_conv, lambda m, t: m(t)):
@@ -250,9 +235,9 @@ def test_depthwise_conv_backward(requires, shape):
 
 # ------------------------------------------------------------------ tracing sees plain ops
 def test_tracers_see_plain_aten_ops():
-    block, plain = _block()
+    block, plain = make_block()
     block.eval()
-    x = _input(1, 16, 9, 9)
+    x = make_input(1, 16, 9, 9)
     with torch.no_grad():
         traced = torch.jit.trace(block, x)
     assert 'mkldnn::_linear_pointwise' not in str(traced.graph)
@@ -271,7 +256,7 @@ def test_backbone_fast_equals_plain(arch):
     randomise_(fast, seed=4)
     plain = ConvNeXt(arch=arch, fast_path=False)
     plain.load_state_dict(fast.state_dict())
-    x = _input(2, 3, 64, 64, channels_last=False)
+    x = make_input(2, 3, 64, 64, channels_last=False)
     with torch.no_grad():
         for a, b in zip(fast.eval()(x), plain.eval()(x)):
             assert_close_scaled(a, b)
@@ -288,8 +273,8 @@ def test_backbone_fast_equals_plain(arch):
 
 def test_bf16_and_frozen_input_fall_back():
     """Paths outside the fast path's conditions still run (and agree)."""
-    block, plain = _block()
-    x = _input(2, 16, 9, 9)
+    block, plain = make_block()
+    x = make_input(2, 16, 9, 9)
     with torch.no_grad():
         assert_close_scaled(block.eval()(x), plain.eval()(x))  # fp32
         out = copy.deepcopy(block).to(torch.bfloat16)(x.bfloat16())
@@ -314,7 +299,7 @@ def test_training_gradients_match_timm(arch, timm_name):
     load_pretrained(ours, ref.state_dict(), logger='silent')
     for norm in (getattr(ours, f'norm{i}') for i in ours.out_indices):
         norm.forward = lambda t: t  # compare the stage outputs themselves
-    x = _input(2, 3, 64, 64, channels_last=False)
+    x = make_input(2, 3, 64, 64, channels_last=False)
     grads = []
     for model in (ours.train(), ref.train()):
         outs = model(x)
@@ -331,8 +316,8 @@ def test_training_gradients_match_timm(arch, timm_name):
 def test_second_backward_through_the_same_graph(grn, layer_scale):
     """The autograd functions leave what they saved intact: a second backward through the same
     graph (retain_graph=True) gives the same gradients, as autograd does."""
-    block, _ = _block(grn=grn, layer_scale=layer_scale)
-    x = _input(2, 16, 9, 9).requires_grad_()
+    block, _ = make_block(grn=grn, layer_scale=layer_scale)
+    x = make_input(2, 16, 9, 9).requires_grad_()
     out = block(x)
     out.sum().backward(retain_graph=True)
     first = {'input': x.grad.clone()}
@@ -351,9 +336,9 @@ def test_autocast_uses_plain_ops(grn, layer_scale, monkeypatch):
     kernel runs (their backward passes assume the forward's dtypes), the layer scale is not
     folded into the weights (1e-6 * W underflows in fp16), and training gives what the plain
     block gives."""
-    block, plain = _block(grn=grn, layer_scale=layer_scale)
+    block, plain = make_block(grn=grn, layer_scale=layer_scale)
     block.train(), plain.train()
-    x = _input(2, 16, 9, 9)
+    x = make_input(2, 16, 9, 9)
     spy = _Spy(monkeypatch)
     results = []
     for model in (block, plain):
@@ -376,8 +361,8 @@ def test_each_technique_switched_off_still_equals_plain(switch, grn, layer_scale
     monkeypatch.setattr(SWITCHES, 'mkl_gemms', False)  # whatever this CPU's ISA
     monkeypatch.setattr(SWITCHES, switch, False)
     spy = _Spy(monkeypatch)
-    block, plain = _block(grn=grn, layer_scale=layer_scale)
-    x = _input(2, 16, 9, 9)
+    block, plain = make_block(grn=grn, layer_scale=layer_scale)
+    x = make_input(2, 16, 9, 9)
     with torch.no_grad():
         assert_close_scaled(block.eval()(x), plain.eval()(x))
     out, grads = _grads(block.train(), x)
@@ -387,106 +372,3 @@ def test_each_technique_switched_off_still_equals_plain(switch, grn, layer_scale
         assert_close_scaled(grad, expected_grads[name])
     assert ('dwconv' in spy.calls) == (switch != 'depthwise_weight_grad')
     assert ('linear_pointwise' in spy.calls) == (ONEDNN and switch != 'onednn')
-
-
-# ------------------------------------------------------------------ the decision, in one place
-def _decide(case, monkeypatch):
-    """(block, input, context) for one row of the decision table."""
-    block, _ = _block()
-    x = _input(2, 16, 3, 3, channels_last=case != 'channels-first')
-    ctx = torch.no_grad()
-    if case == 'fast-path-off':
-        block.fast_path = False
-    elif case in ('training', 'training-no-onednn'):
-        x.requires_grad_()
-        ctx = torch.enable_grad()
-        if case == 'training-no-onednn':
-            monkeypatch.setattr(SWITCHES, 'onednn', False)
-    elif case == 'frozen':  # grad mode on, but nothing requires a gradient
-        block.requires_grad_(False)
-        ctx = torch.enable_grad()
-    elif case == 'no-onednn':
-        monkeypatch.setattr(SWITCHES, 'onednn', False)
-    elif case == 'bf16':
-        block, x = block.to(torch.bfloat16), x.bfloat16()
-    elif case == 'autocast':
-        x.requires_grad_()
-        ctx = torch.autocast('cpu', dtype=torch.bfloat16)
-    elif case == 'chunked':
-        monkeypatch.setattr(SWITCHES, 'chunk_elements', 1)
-    elif case == 'avx2-inference':
-        monkeypatch.setattr(fast_path, 'onednn_isa_below_avx512', lambda: True)
-    elif case == 'avx2-training':
-        monkeypatch.setattr(fast_path, 'onednn_isa_below_avx512', lambda: True)
-        x.requires_grad_()
-        ctx = torch.enable_grad()
-    return block, x, ctx
-
-
-@pytest.mark.skipif(not ONEDNN, reason='torch built without oneDNN')
-@pytest.mark.parametrize('case,name,dw_grad', [
-    ('fast-path-off', 'plain', False),
-    ('inference', 'onednn_inference', False),
-    ('chunked', 'onednn_inference_chunked', False),  # on AVX-512 (forced below)
-    ('channels-first', 'aten', False),
-    ('no-onednn', 'aten', False),
-    ('bf16', 'aten', False),
-    ('autocast', 'aten', False),
-    ('frozen', 'onednn_inference', False),
-    ('training', 'cpu_training', True),
-    ('training-no-onednn', 'cpu_training', True),
-    ('avx2-inference', 'mkl_inference', False),  # oneDNN below AVX-512: aten's (MKL) GEMMs
-    ('avx2-training', 'cpu_training', True),
-])
-def test_block_path_decides_every_case(case, name, dw_grad, monkeypatch):
-    """One function names the path for each state; the block runs exactly that path (and agrees
-    with the official computation, checked for each path above)."""
-    monkeypatch.setattr(fast_path, 'onednn_isa_below_avx512', lambda: False)  # AVX-512
-    block, x, ctx = _decide(case, monkeypatch)
-    seen = []
-    block.register_forward_pre_hook(lambda m, args: seen.append(block_path(m, args[0])))
-    with ctx:
-        path = block_path(block, x)
-        block(x)
-    assert path.name == name and path.name in fast_path.PATH_NAMES
-    assert path.depthwise_weight_grad == dw_grad
-    assert path.onednn_gemms == (case == 'training')
-    assert seen == [path]
-
-
-@pytest.mark.parametrize('below_avx512,names', [
-    (True, ('mkl_inference', 'mkl_inference_chunked', False)),
-    (False, ('onednn_inference', 'onednn_inference_chunked', True))])
-def test_gemms_chosen_by_isa(below_avx512, names, monkeypatch):
-    """By default the MLP's GEMMs are aten's (MKL) where oneDNN runs below AVX-512 (AVX2 CPUs)
-    and oneDNN's fused matmuls with AVX-512, chunked or not, in inference and in training;
-    ``SWITCHES.mkl_gemms`` overrides."""
-    monkeypatch.setattr(fast_path, 'onednn_isa_below_avx512', lambda: below_avx512)
-    block, plain = _block()
-    x = _input(2, 16, 9, 9)
-    with torch.no_grad():
-        assert block_path(block.eval(), x).name == names[0]
-        monkeypatch.setattr(SWITCHES, 'chunk_elements', 1)
-        assert block_path(block, x).name == names[1]
-        assert_close_scaled(block(x), plain.eval()(x))
-        for forced in (True, False):
-            monkeypatch.setattr(SWITCHES, 'mkl_gemms', forced)
-            assert block_path(block, x).name == ('mkl_inference_chunked' if forced
-                                                 else 'onednn_inference_chunked')
-    monkeypatch.setattr(SWITCHES, 'mkl_gemms', None)
-    assert block_path(block, x.detach().requires_grad_()).onednn_gemms == (names[2] and ONEDNN)
-
-
-@pytest.mark.parametrize('cap,below', [('AVX2', True), ('avx2_vnni', True), ('SSE41', True),
-                                       ('AVX512_CORE', None), ('ALL', None)])
-def test_onednn_isa_cap_read_from_the_environment(cap, below, monkeypatch):
-    """``ONEDNN_MAX_CPU_ISA`` below AVX-512 means AVX2 kernels; otherwise ATen's CPU check."""
-    monkeypatch.setenv('ONEDNN_MAX_CPU_ISA', cap)
-    fast_path.onednn_isa_below_avx512.cache_clear()
-    try:
-        expected = below if below is not None else \
-            not torch.backends.cpu.get_cpu_capability().startswith('AVX512')
-        assert fast_path.onednn_isa_below_avx512() == expected
-    finally:
-        monkeypatch.undo()
-        fast_path.onednn_isa_below_avx512.cache_clear()
