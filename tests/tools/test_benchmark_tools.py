@@ -43,6 +43,9 @@ def test_backbone_mode_peers_and_ablations_equal_ours():
              'ours -plain']
     assert sorted(rows) == sorted((i, m) for i in impls for m in ('infer', 'train'))
     assert rows[('ours', 'infer')]['peer/ours'] == '1.00x'
+    # the per-round ratio: 2 rounds are too few for a 95% interval (6 are needed)
+    assert rows[('ours', 'infer')]['paired peer/ours (95% CI)'] == '-'
+    assert re.fullmatch(r'\d+\.\d\dx', rows[('timm', 'train')]['paired peer/ours (95% CI)'])
     for impl in impls[1:]:
         assert _rel_diff(rows[(impl, 'infer')]['check']) < 1e-5, impl
     # each case of ours says which block paths fast_path.block_path chose (v2-atto: 12 blocks)
