@@ -3,7 +3,7 @@
     python tools/benchmark_backbone.py [--arch v1-tiny] [--batch 8] [--size 224] [--threads 2]
         [--isa native|avx2|avx512] [--memory-format both|channels_first|channels_last]
         [--modes infer,train] [--warmup 2] [--reps 9] [--no-memory] [--compile] [--ablation]
-        [--profile]
+        [--profile] [--per-stage]
     python tools/benchmark_backbone.py --mode maskrcnn [--batch 2] [--size 320]
     python tools/benchmark_backbone.py --mode upernet [--batch 2] [--size 512]
     python tools/benchmark_backbone.py --mode with_cp [--batch 2] [--size 512]
@@ -26,7 +26,9 @@ training step with and without ``with_cp`` (time and activation memory).
 with ATen, oneDNN and MKL capped to that instruction set; AVX2 on an AVX-512 CPU emulates the
 AVX2-only CPUs many users have. The report prints what each library actually runs (asked of the
 libraries), and the tool refuses to run if that is not the ISA asked for. ``--profile`` adds a
-table of time per kind of op (GEMMs, depthwise convolution, LayerNorm, GELU, copies, ...).
+table of time per kind of op (GEMMs, depthwise convolution, LayerNorm, GELU, copies, ...);
+``--per-stage`` one of time per part of the network (stem, each stage's blocks, downsampling
+layers, output norms) with paired ratios to ours, from the timed inference steps themselves.
 
 Timing: implementations are interleaved (round robin, the order rotated every repetition) after
 ``--warmup`` steps each; the table gives the median, the spread (inter-quartile range / median),
@@ -64,6 +66,7 @@ from benchmarking.measure import (
 )
 from benchmarking.op_profile import profile_step, profile_table
 from benchmarking.report import summarize
+from benchmarking.stage_times import parts_table, time_parts
 
 DEFAULTS = {  # mode: (batch, size, modes)
     'backbone': (8, 224, 'infer,train'), 'maskrcnn': (2, 320, 'train,infer'),
@@ -98,6 +101,10 @@ def parse_args(argv=None):
                    help='backbone mode: ours, and ours without each fast-path technique')
     p.add_argument('--profile', action='store_true',
                    help='also: time per kind of op (torch.profiler) of every case')
+    p.add_argument('--per-stage', action='store_true',
+                   help='backbone mode: also time the stem, each stage\'s blocks, each '
+                        'downsampling layer and the output norms of every inference case, '
+                        'with paired ratios to ours')
     p.add_argument('--keep-denormals', action='store_true')
     p.add_argument('--retain-heap', action='store_true',
                    help='glibc: no mmap, no trimming (no page faults for fresh memory)')
@@ -108,6 +115,9 @@ def parse_args(argv=None):
     args.modes = args.modes or modes
     if args.clock == 'process' and args.threads != 1:
         p.error('--clock process needs --threads 1 (waiting OpenMP threads spin, using CPU)')
+    if args.per_stage and (args.mode != 'backbone' or 'infer' not in args.modes.split(',')):
+        p.error('--per-stage times the parts of the backbones\' inference steps: use it with '
+                '--mode backbone and infer among --modes')
     return args
 
 
@@ -162,6 +172,10 @@ def main(argv=None):
     for case in cases:
         if macs:
             case.flops = 2 * macs * (3 if case.mode == 'train' else 1)
+    if args.per_stage:
+        for case in cases:
+            if case.mode == 'infer' and case.model is not None:
+                time_parts(case, case.model)
     if not args.retain_heap:
         heap = set_heap(False)
     gflops = gemm_gflops(clock=args.clock)
@@ -192,6 +206,10 @@ def main(argv=None):
             f'{c.name} {c.mode} {c.first_s:.0f} s' for c in cases))
     print()
     print(summarize(cases, gflops))
+    if args.per_stage:
+        print('\n### Time per part of the network (forward hooks in the timed inference steps)'
+              '\n')
+        print(parts_table(cases))
     if profiles:
         print('\n### Time per kind of op (torch.profiler, self CPU time, 2 steps each)\n')
         print(profile_table([f'{c.name} {c.mode}' for c in cases], profiles))

@@ -113,7 +113,7 @@ def backbone_cases(args, only=None) -> List[Case]:
             model = copy.deepcopy(model).to(memory_format=torch.channels_last)
         fn = torch.compile(model) if args.compile else model
         for mode in args.modes.split(','):
-            cases.append(Case(impl, mode, fmt, make[mode](fn, inp)))
+            cases.append(Case(impl, mode, fmt, make[mode](fn, inp), model=model))
             if impl == 'ours' and only is None and not args.compile:
                 cases[-1].note = paths_taken(model, cases[-1].step)
     if args.ablation:

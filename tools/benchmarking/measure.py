@@ -12,7 +12,7 @@ import resource
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 
@@ -30,6 +30,8 @@ class Case:
     peak_mb: Optional[float] = None
     note: str = ''
     first_s: Optional[float] = None  # the first call (compile time under torch.compile)
+    model: Optional[object] = None  # the module the step runs (backbone mode)
+    parts: Dict[str, List[float]] = field(default_factory=dict)  # --per-stage: seconds a step
 
     def first_call(self):
         """Runs ``step`` once; the first time, records how long it took."""

@@ -1,0 +1,81 @@
+"""``--per-stage``: the parts of each implementation are the same computation in ours and the
+peers (tools/benchmarking/stage_times.py), and the tool reports them."""
+import pytest
+import torch
+
+from benchmarking import peers
+from benchmarking.measure import Case
+from benchmarking.stage_times import part_modules, parts_table, time_parts
+from conftest import run_tool
+
+pytest.importorskip('timm')
+pytest.importorskip('mmpretrain')
+
+PARTS = ['stem', 'stage 0 blocks', 'downsample 1', 'stage 1 blocks', 'downsample 2',
+         'stage 2 blocks', 'downsample 3', 'stage 3 blocks']
+
+
+def _params(modules) -> int:
+    return sum(p.numel() for m in modules for p in m.parameters())
+
+
+@pytest.fixture(scope='module')
+def models():
+    return peers.build_backbones('v2-atto', ['ours', 'timm', 'mmpretrain'])
+
+
+def test_parts_hold_the_same_parameters_in_every_implementation(models):
+    """Same weights part by part: each part of a peer holds exactly as many parameters as the
+    same part of ours (timm's features_only model has no output norms)."""
+    parts = {impl: part_modules(model, impl) for impl, model in models.items()}
+    assert sorted(parts['ours']) == sorted(PARTS + ['output norms'])
+    assert sorted(parts['mmpretrain']) == sorted(parts['ours'])
+    assert sorted(parts['timm']) == sorted(PARTS + ['downsample 0'])  # stage 0: an Identity
+    for label in PARTS:
+        mine = _params(parts['ours'][label])
+        assert mine > 0
+        assert _params(parts['timm'][label]) == mine, label
+        assert _params(parts['mmpretrain'][label]) == mine, label
+
+
+def test_each_step_records_its_parts_and_the_table_pairs_them(models):
+    x = torch.randn(1, 3, 64, 64)
+    cases = []
+    for impl in ('ours', 'timm'):
+        model = models[impl].eval()
+        case = Case(impl, 'infer', 'channels_first', lambda m=model: m(x), model=model)
+        time_parts(case, model)
+        cases.append(case)
+    with torch.no_grad():
+        for _ in range(7):  # 1 "warm-up" step, then 6 timed: enough for a 95% interval
+            for case in cases:
+                case.step()
+                case.times.append(1.0)
+    cases[0].times.pop(0), cases[1].times.pop(0)
+    ours = cases[0]
+    assert all(len(v) == 7 for v in ours.parts.values())
+    # the parts of a step are a share of the step: stage 2 (6 blocks) takes longer than the stem
+    assert sum(ours.parts['stage 2 blocks']) > sum(ours.parts['stem'])
+    table = parts_table(cases)
+    rows = {line.split('|')[1].strip(): line for line in table.splitlines()[2:]}
+    assert sorted(rows) == sorted(PARTS + ['output norms', 'downsample 0'])
+    assert all(len(v) == 6 for v in ours.parts.values())  # the warm-up's times dropped
+    assert rows['output norms'].rstrip(' |').endswith('| -')  # timm has none
+    assert '(' in rows['stage 2 blocks'] and '-' in rows['stage 2 blocks'].split('(')[-1]
+
+
+@pytest.mark.slow
+def test_tool_prints_the_parts_table():
+    proc = run_tool('tools/benchmark_backbone.py', '--arch', 'v2-atto', '--batch', '1',
+                    '--size', '64', '--warmup', '1', '--reps', '2', '--modes', 'infer',
+                    '--impls', 'ours,timm_cl,mmpretrain', '--no-memory', '--per-stage')
+    assert '### Time per part of the network' in proc.stdout
+    assert '| part | ours ms | timm_cl ms (peer/ours) | mmpretrain ms (peer/ours) |' \
+        in proc.stdout
+    assert '| stage 3 blocks |' in proc.stdout
+
+
+def test_per_stage_needs_inference_of_the_backbones():
+    proc = run_tool('tools/benchmark_backbone.py', '--mode', 'maskrcnn', '--per-stage',
+                    check=False)
+    assert proc.returncode == 2 and '--per-stage' in proc.stderr
