@@ -81,7 +81,7 @@ def parts_table(cases: List[Case]) -> str:
         c.parts = {k: v[-len(c.times):] for k, v in c.parts.items()}
     ours = next(c for c in cases if c.name == 'ours')
     labels = list(ours.parts) + [k for c in cases for k in c.parts if k not in ours.parts]
-    header = ['part'] + [f'{c.name} ms' if c is ours else f'{c.name} ms (peer/ours)'
+    header = ['part'] + [f'{c.name} ms' if c is ours else f'{c.name} ms, paired peer/ours'
                          for c in cases]
     lines = ['| ' + ' | '.join(header) + ' |', '|---' * len(header) + '|']
     for label in dict.fromkeys(labels):
@@ -93,7 +93,7 @@ def parts_table(cases: List[Case]) -> str:
             elif c is ours or label not in ours.parts:
                 cells.append(f'{statistics.median(times) * 1e3:.1f}')
             else:
-                cells.append(f'{statistics.median(times) * 1e3:.1f} '
-                             f'({format_ratio(times, ours.parts[label])})')
+                cells.append(f'{statistics.median(times) * 1e3:.1f}, '
+                             f'{format_ratio(times, ours.parts[label])}')
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
