@@ -58,6 +58,7 @@ def main(argv=None):
                                        overwrite=args.overwrite_checkpoints)
     checks.check_type_names(cfg)
     checks.check_work_dir(cfg.work_dir)
+    checks.check_fresh_run(cfg)
     checks.check_datasets(cfg, ['train_dataloader', 'val_dataloader'])
     data_checks.check_data(cfg, ['train_dataloader', 'val_dataloader'])
     if args.launcher != 'none':

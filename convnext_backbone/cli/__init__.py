@@ -18,6 +18,7 @@ from typing import Callable
 from ..checkpoint.errors import CheckpointError
 from ..engine.checkpoint_hook import WorkDirInUseError
 from ..engine.hooks import NonFiniteLossError
+from ..engine.layer_decay import LayerDecayConfigError
 from ..models.convnext import ConvNeXtConfigError, ConvNeXtInputError
 from .checks import DatasetNotFoundError, UnknownTypeError, WorkDirError
 from .config import HookOptionError
@@ -25,10 +26,11 @@ from .data_checks import DataError
 
 #: Errors our tools print as a single ``error: ...`` line: each message names the problem and
 #: the fix, so a traceback would only hide it. (mmengine's registry re-raises build errors as
-#: ``type(e)(...)``, so the backbone's classes survive being built inside a detector.)
+#: ``type(e)(...)``, so the backbone's classes survive being built inside a detector; the
+#: layer-decay constructor's errors come from inside the Runner's optimizer build.)
 USER_ERRORS = (FileNotFoundError, UnknownTypeError, CheckpointError, NonFiniteLossError,
                DatasetNotFoundError, WorkDirError, WorkDirInUseError, DataError,
-               ConvNeXtConfigError, ConvNeXtInputError, HookOptionError)
+               ConvNeXtConfigError, ConvNeXtInputError, HookOptionError, LayerDecayConfigError)
 
 
 def error_line(error: BaseException) -> str:

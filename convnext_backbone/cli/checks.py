@@ -3,7 +3,9 @@
 * Datasets: a missing COCO/ADE20K folder or annotation file is a message saying where the data
   must be and how to get it, instead of a stack trace from the dataset class.
 * Work dir: a folder we cannot create or write to is one message naming the path and the
-  reason (a file in the way, no permission) instead of an OSError from the Runner's makedirs.
+  reason (a file in the way, no permission) instead of an OSError from the Runner's makedirs;
+  a fresh run into a folder with an earlier run's checkpoints is refused before the Runner
+  writes its config dump there.
 * Type names: ``convnext_backbone.*`` names are checked against what the package registers, so a
   typo names the registered names and the closest one instead of mmengine's "not in the
   mmdet::model registry".
@@ -15,6 +17,9 @@ import tempfile
 from typing import Iterator, List, Sequence, Tuple
 
 from mmengine.config import Config
+
+from ..checkpoint.files import is_local_path
+from ..engine.checkpoint_hook import refuse_earlier_checkpoints
 
 DATASET_HELP = {
     'CocoDataset': (
@@ -54,6 +59,22 @@ def check_work_dir(path: str) -> None:
         raise WorkDirError(f'work dir {path}: cannot write there ({why}). Choose another '
                            '--work-dir (logs and checkpoints go there), or fix the permissions of '
                            'the folder.') from None
+
+
+def check_fresh_run(cfg: Config) -> None:
+    """A fresh run (no resume) whose ``CrashSafeCheckpointHook`` would refuse the folder's
+    earlier checkpoints is refused here already, before the Runner writes anything into it.
+    Configs with another checkpoint hook, ``overwrite=True``, or a remote folder: nothing
+    checked here (the hook decides as it always does)."""
+    hook = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if cfg.get('resume') or not isinstance(hook, dict) or hook.get('overwrite') \
+            or not str(hook.get('type', '')).endswith('CrashSafeCheckpointHook'):
+        return
+    folder = cfg.work_dir
+    if hook.get('out_dir'):  # mmengine's CheckpointHook: <out_dir>/<work dir's name>
+        folder = osp.join(hook['out_dir'], osp.basename(osp.normpath(cfg.work_dir)))
+    if is_local_path(folder, hook.get('file_client_args'), hook.get('backend_args')):
+        refuse_earlier_checkpoints(folder)
 
 
 def _parents(path: str) -> list:

@@ -3,7 +3,7 @@ constructor, and the reliability hooks (crash-safe checkpoints, stop on a non-fi
 bit-exact resume of random states)."""
 from .checkpoint_hook import CrashSafeCheckpointHook
 from .hooks import NonFiniteLossError, NonFiniteLossHook, RNGStateHook
-from .layer_decay import LayerDecayOptimWrapperConstructor
+from .layer_decay import LayerDecayConfigError, LayerDecayOptimWrapperConstructor
 
-__all__ = ['LayerDecayOptimWrapperConstructor', 'CrashSafeCheckpointHook', 'NonFiniteLossHook',
-           'NonFiniteLossError', 'RNGStateHook']
+__all__ = ['LayerDecayOptimWrapperConstructor', 'LayerDecayConfigError', 'CrashSafeCheckpointHook',
+           'NonFiniteLossHook', 'NonFiniteLossError', 'RNGStateHook']

@@ -68,6 +68,21 @@ def earlier_checkpoints(folder: str) -> List[str]:
     return sorted(name for name in os.listdir(folder) if _EARLIER_CHECKPOINT.match(name))
 
 
+def refuse_earlier_checkpoints(folder: str) -> None:
+    """:class:`WorkDirInUseError` if ``folder`` holds an earlier run's checkpoints (for a fresh
+    run that would write its own there). The hook asks this before training; our tools ask it
+    before the Runner is built, so a refused run writes nothing at all (the Runner would first
+    dump its config into the folder)."""
+    found = earlier_checkpoints(folder)
+    if found:
+        raise WorkDirInUseError(
+            f'{folder} holds checkpoints of an earlier run ({", ".join(found[:4])}'
+            f'{", ..." if len(found) > 4 else ""}), which this fresh run would overwrite. '
+            'Continue that run with --resume, train into another --work-dir, or replace '
+            'them on purpose with tools/train.py --overwrite-checkpoints (config: '
+            'default_hooks.checkpoint.overwrite=True).')
+
+
 @HOOKS.register_module()
 class CrashSafeCheckpointHook(CheckpointHook):
     """CheckpointHook with atomic saves, removal after save, resume from the newest complete
@@ -116,14 +131,7 @@ class CrashSafeCheckpointHook(CheckpointHook):
         super().before_train(runner)
         if getattr(runner, '_resume', False) or self.overwrite or not self._is_local():
             return
-        found = earlier_checkpoints(self.out_dir)
-        if found:
-            raise WorkDirInUseError(
-                f'{self.out_dir} holds checkpoints of an earlier run ({", ".join(found[:4])}'
-                f'{", ..." if len(found) > 4 else ""}), which this fresh run would overwrite. '
-                'Continue that run with --resume, train into another --work-dir, or replace '
-                'them on purpose with tools/train.py --overwrite-checkpoints (config: '
-                'default_hooks.checkpoint.overwrite=True).')
+        refuse_earlier_checkpoints(self.out_dir)
 
     def _outdated(self, runner, step: int) -> List[str]:
         """Book ``step`` among the kept checkpoints; return the files it pushes out (removed only

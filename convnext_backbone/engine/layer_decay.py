@@ -23,6 +23,14 @@ from mmengine.optim import DefaultOptimWrapperConstructor
 from ..models.convnext import DECAY_TYPES  # the rules' names: defined once, by the backbone
 from ..registry import OPTIM_WRAPPER_CONSTRUCTORS
 
+
+class LayerDecayConfigError(ValueError, TypeError):
+    """A layer-decay setting or backbone the constructor cannot serve; the message names the
+    problem and the fix. Our tools print it as one line (it is raised while mmengine's Runner
+    builds the optimizer, so only its class tells it apart from a bug). Still a ValueError /
+    TypeError for code that catches those."""
+
+
 # Leaf names whose parameters never get weight decay, whatever their shape: layer-scale ``gamma``
 # and GRN's ``gamma``/``beta`` (official GRN params are shaped (1, 1, 1, C), so "1-D" misses them).
 NO_DECAY_LEAF_NAMES = ('gamma', 'beta')
@@ -44,7 +52,7 @@ def find_backbone(model: nn.Module) -> nn.Module:
     model = _unwrap(model)
     backbone = getattr(model, 'backbone', None)
     if not callable(getattr(backbone, 'get_layer_depth', None)):
-        raise TypeError(
+        raise LayerDecayConfigError(
             f'LayerDecayOptimWrapperConstructor needs `model.backbone` with a method '
             f'`get_layer_depth(param_name, decay_type) -> (layer_id, num_layer_ids)`; '
             f'{type(model).__name__}.backbone is {type(backbone).__name__}, which has no such '
@@ -67,13 +75,13 @@ def layer_depth_function(backbone: nn.Module, decay_type: str
         return lambda name: method(name, decay_type)
     if second == 'prefix':
         if decay_type != 'layer_wise':
-            raise ValueError(
+            raise LayerDecayConfigError(
                 f'paramwise_cfg decay_type={decay_type!r}: {owner} reports layer depths in '
                 "mmpretrain's convention get_layer_depth(param_name, prefix), which defines one "
                 "rule per backbone; use decay_type='layer_wise' (its rule) or a backbone with "
                 "stage-wise rules (convnext_backbone.ConvNeXt).")
         return lambda name: method(name, '')
-    raise TypeError(
+    raise LayerDecayConfigError(
         f'{owner}.get_layer_depth{inspect.signature(method) if names else "(...)"} follows neither '
         'known convention: get_layer_depth(param_name, decay_type) (convnext_backbone) or '
         "get_layer_depth(param_name, prefix='') (mmpretrain). Implement one of them.")
@@ -135,18 +143,22 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         super()._validate_cfg()
         cfg = self.paramwise_cfg
         if 'decay_rate' not in cfg:
-            raise ValueError('paramwise_cfg needs `decay_rate` (a float in (0, 1]) for '
-                             'LayerDecayOptimWrapperConstructor')
+            raise LayerDecayConfigError(
+                'paramwise_cfg needs `decay_rate` (a float in (0, 1]) for '
+                'LayerDecayOptimWrapperConstructor: add e.g. decay_rate=0.95')
         rate = cfg['decay_rate']
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1:
-            raise ValueError(f'paramwise_cfg decay_rate must be a number in (0, 1], got {rate!r}')
+            raise LayerDecayConfigError(
+                f'paramwise_cfg decay_rate must be a number in (0, 1], got {rate!r}: set it in '
+                '(0, 1] (1 = no decay; the papers use 0.7-0.95)')
         decay_type = cfg.get('decay_type', 'layer_wise')
         if decay_type not in DECAY_TYPES:
-            raise ValueError(f'paramwise_cfg decay_type must be one of {DECAY_TYPES}, '
-                             f'got {decay_type!r}')
+            raise LayerDecayConfigError(f'paramwise_cfg decay_type must be one of {DECAY_TYPES}, '
+                                        f'got {decay_type!r}')
         if self.base_lr is None:
-            raise ValueError('LayerDecayOptimWrapperConstructor needs an explicit `lr` in the '
-                             'optimizer config (the decay scales it)')
+            raise LayerDecayConfigError(
+                'LayerDecayOptimWrapperConstructor needs an explicit `lr` in the optimizer config '
+                '(the decay scales it): add e.g. optimizer=dict(..., lr=1e-4)')
 
     @staticmethod
     def _is_no_decay(name: str, param: nn.Parameter) -> bool:
@@ -180,14 +192,17 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             if num_ids is None:
                 num_ids = n
             if n != num_ids or not 0 <= layer_id < n:
-                raise ValueError(f'{type(backbone).__name__}.get_layer_depth({name!r}) returned '
-                                 f'({layer_id}, {n}): ids must lie in [0, n) with one n '
-                                 f'({num_ids}) for all parameters')
+                raise LayerDecayConfigError(
+                    f'{type(backbone).__name__}.get_layer_depth({name!r}) returned '
+                    f'({layer_id}, {n}): ids must lie in [0, n) with one n ({num_ids}) for all '
+                    'parameters; fix the backbone\'s get_layer_depth')
             ids[id(param)] = layer_id
         if num_ids is None:
-            raise ValueError(f'the backbone {type(backbone).__name__} has no parameters')
+            raise LayerDecayConfigError(
+                f'the backbone {type(backbone).__name__} has no parameters: nothing to decay; '
+                'drop the layer-decay constructor')
         if len(ids) > 1 and len(set(ids.values())) == 1:
-            raise ValueError(
+            raise LayerDecayConfigError(
                 f'{type(backbone).__name__}.get_layer_depth put every backbone parameter on layer '
                 f'id {next(iter(ids.values()))} of {num_ids}: layer decay would change nothing. '
                 'Check that the backbone implements its rules for these parameter names (names '
@@ -195,9 +210,10 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         wanted = self.paramwise_cfg.get('num_layers')
         actual = getattr(backbone, 'num_layers', num_ids - 2)
         if wanted is not None and wanted != actual:
-            raise ValueError(f'paramwise_cfg num_layers={wanted} disagrees with the backbone '
-                             f'{type(backbone).__name__}, which has num_layers={actual}; drop '
-                             f'num_layers from the config (the backbone knows it) or fix it')
+            raise LayerDecayConfigError(
+                f'paramwise_cfg num_layers={wanted} disagrees with the backbone '
+                f'{type(backbone).__name__}, which has num_layers={actual}; drop num_layers from '
+                'the config (the backbone knows it) or fix it')
         return ids, num_ids
 
     def add_params(self, params: List[dict], module: nn.Module, **kwargs) -> None:

@@ -2,7 +2,8 @@
 an earlier run's epoch_N.pth / iter_N.pth is refused before it writes a checkpoint, instead of
 overwriting them and pointing last_checkpoint at its own. (mmengine's Runner has by then dumped
 its config as a new ``<timestamp>.py`` and opened a new ``<timestamp>/`` log folder: new names,
-nothing overwritten.) Resuming, or saying so
+nothing overwritten; tools/train.py refuses before it builds the Runner, so there nothing at all
+is written.) Resuming, or saying so
 (overwrite=True, tools/train.py --overwrite-checkpoints), still works."""
 import re
 
@@ -79,5 +80,7 @@ def test_tools_train_refuses_a_fresh_run_in_a_used_work_dir(tmp_path, toy_root):
     assert last.startswith('error: ') and 'holds checkpoints of an earlier run (iter_1.pth)' in last
     assert '--overwrite-checkpoints' in last and 'Traceback' not in proc.stderr
     assert_earlier_files_unchanged(before, tmp_path)
+    # refused before the Runner was built: not even its config dump or log folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(before)
     train_tool(tmp_path, options, '--overwrite-checkpoints')
     assert snapshot(tmp_path)['iter_1.pth'] != before['iter_1.pth']
