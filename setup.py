@@ -16,7 +16,7 @@ EXTRAS = {
     'mmdet': ['mmdet>=3.0,<3.4', 'pycocotools'],
     'mmseg': ['mmsegmentation>=1.0,<1.3', 'ftfy', 'regex'],
     'safetensors': ['safetensors'],
-    'tests': ['pytest', 'timm>=0.9', 'mmpretrain>=1.0', 'safetensors'],
+    'tests': ['pytest', 'pytest-xdist', 'timm>=0.9', 'mmpretrain>=1.0', 'safetensors'],
     'deploy': ['onnx', 'onnxruntime'],
     'lint': ['ruff'],
 }

@@ -1,4 +1,5 @@
 """Shared fixtures: generated toy datasets (no download) and a quiet, deterministic torch."""
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,14 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (for a distributed run's master: tests may run in
+    parallel, so never a fixed one)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 def run_tool(*args, check=True, cwd=REPO, env=None, timeout=600):

@@ -1,13 +1,14 @@
 """convnext_backbone.cli.distributed: our launchers run mmengine's distributed setup on a machine
 without a GPU (gloo); mmengine alone cannot, and importing the package changes nothing there."""
 import os
-import socket
 import subprocess
 import sys
 import textwrap
 
 import pytest
 import torch
+
+from conftest import free_port
 
 pytestmark = pytest.mark.slow  # end-to-end runs (make test-fast skips them)
 
@@ -32,11 +33,8 @@ INIT_DIST = textwrap.dedent('''
 
 
 def run_single_rank(variant):
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
     env = dict(os.environ, RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
-               MASTER_PORT=str(port))
+               MASTER_PORT=str(free_port()))
     return subprocess.run([sys.executable, '-c', INIT_DIST, variant], env=env, timeout=120,
                           capture_output=True, text=True)
 

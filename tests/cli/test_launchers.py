@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, free_port
 
 TORCHRUN = REPO / 'tools' / 'torchrun.sh'
 
@@ -18,7 +18,7 @@ def launch(tmp_path, **env):
     script = tmp_path / 'where.py'
     script.write_text('import sys\nprint("ran", sys.executable, sys.argv[1:])\n')
     environ = {k: v for k, v in os.environ.items() if k not in ('PYTHON', 'CONVNEXT_PYTHON')}
-    environ.update(env, PORT='29531')
+    environ.update(env, PORT=str(free_port()))
     return subprocess.run(['bash', str(TORCHRUN), '1', str(script), 'x'], env=environ,
                           capture_output=True, text=True, timeout=120)
 

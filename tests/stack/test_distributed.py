@@ -1,7 +1,6 @@
 """torchrun with 2 processes trains an mmengine Runner on CPU (gloo), through our launchers' CPU
 fix (convnext_backbone.cli.distributed)."""
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -9,15 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import free_port
+
 pytestmark = pytest.mark.slow  # end-to-end runs (make test-fast skips them)
 
 HERE = Path(__file__).parent
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def torchrun(nproc, script, *args):

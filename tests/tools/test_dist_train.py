@@ -9,12 +9,11 @@ stay under 15% (measured here: 4% mean, 9% at worst).
 """
 import json
 import os
-import socket
 import subprocess
 
 import pytest
 
-from conftest import REPO, run_tool
+from conftest import REPO, free_port, run_tool
 
 pytestmark = pytest.mark.slow  # end-to-end runs (make test-fast skips them)
 
@@ -34,11 +33,6 @@ def options(coco, batch):
             'train_cfg.max_epochs=2', 'train_cfg.val_interval=3', 'default_hooks.logger.interval=1',
             'randomness.seed=0', 'model.backbone.drop_path_rate=0.0']
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def test_two_process_run_matches_one_process_run(toy_root, tmp_path):

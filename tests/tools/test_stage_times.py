@@ -1,5 +1,6 @@
 """``--per-stage``: the parts of each implementation are the same computation in ours and the
-peers (tools/benchmarking/stage_times.py), and the tool reports them."""
+peers (tools/benchmarking/stage_times.py), and their table pairs them (the tool printing it:
+test_benchmark_tools.py)."""
 import re
 
 import pytest
@@ -8,7 +9,6 @@ import torch
 from benchmarking import peers
 from benchmarking.measure import Case
 from benchmarking.stage_times import part_modules, parts_table, time_parts
-from conftest import run_tool
 
 pytest.importorskip('timm')
 pytest.importorskip('mmpretrain')
@@ -66,18 +66,10 @@ def test_each_step_records_its_parts_and_the_table_pairs_them(models):
     assert re.search(r'\| \d+\.\d, \d+\.\d\dx \(\d+\.\d\d-\d+\.\d\d\) \|$', rows['stage 2 blocks'])
 
 
-@pytest.mark.slow
-def test_tool_prints_the_parts_table():
-    proc = run_tool('tools/benchmark_backbone.py', '--arch', 'v2-atto', '--batch', '1',
-                    '--size', '64', '--warmup', '1', '--reps', '2', '--modes', 'infer',
-                    '--impls', 'ours,timm_cl,mmpretrain', '--no-memory', '--per-stage')
-    assert '### Time per part of the network' in proc.stdout
-    assert ('| part | ours ms | timm_cl ms, paired peer/ours | mmpretrain ms, paired peer/ours |'
-            in proc.stdout)
-    assert '| stage 3 blocks |' in proc.stdout
-
-
-def test_per_stage_needs_inference_of_the_backbones():
-    proc = run_tool('tools/benchmark_backbone.py', '--mode', 'maskrcnn', '--per-stage',
-                    check=False)
-    assert proc.returncode == 2 and '--per-stage' in proc.stderr
+def test_per_stage_needs_inference_of_the_backbones(capsys):
+    from benchmark_backbone import parse_args
+    for argv in (['--mode', 'maskrcnn', '--per-stage'], ['--modes', 'train', '--per-stage']):
+        with pytest.raises(SystemExit) as exited:
+            parse_args(argv)
+        assert exited.value.code == 2
+        assert '--per-stage times the parts of the backbones' in capsys.readouterr().err
