@@ -16,7 +16,7 @@ lint: setup
 
 # Two pytest-xdist workers: the suite is mostly end-to-end runs (tools in subprocesses, short
 # trainings) that leave a core idle while they start up and read data; 2 workers on 2 cores took
-# 11 min 22 s against 16 min 28 s in one process. TEST_WORKERS=0: one process (no xdist).
+# 11-12.5 minutes (three runs) against 16 min 28 s in one process. TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 
 test: setup lint
