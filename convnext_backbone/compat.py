@@ -16,6 +16,14 @@ the change, and its undoing. :data:`FIXES` lists them all; :func:`apply` runs on
 2. ``package_lookup_without_pkg_resources``: ``_base_ = 'mmdet::...'`` makes mmengine call
    ``is_installed``/``get_installed_path``, which import ``pkg_resources``, removed in setuptools
    82. Needed when ``pkg_resources`` cannot be imported; ours answer from ``importlib.metadata``.
+3. ``package_prefix_for_our_configs``: ``_base_ = 'convnext_backbone::maskrcnn/...py'`` (the way
+   configs name ``mmdet::`` / ``mmseg::`` ones) fails with "mmengine does not support to load
+   convnext_backbone config": mmengine 0.10 resolves ``pkg::`` only for the packages of its fixed
+   table (``mmengine.config.utils.MODULE2PACKAGE``). Needed while that table has no entry for us;
+   the prefix then names the configs shipped in this package (``convnext_backbone/.mim/configs``:
+   copies in a wheel, links in a clone or editable install), found where the package was imported
+   from, read as if inherited by path. Only configs read after ``import convnext_backbone`` can use
+   it (our tools and ``mim train convnext_backbone`` import it first).
 
 Not here, on purpose: behaviour (crash-safe checkpoints, non-finite-loss stops, exact resume) is
 in registered components that configs name (``convnext_backbone.engine``), and running
@@ -115,11 +123,52 @@ def _package_lookup_from_metadata() -> Callable[[], None]:
     return undo
 
 
+# 3. 'convnext_backbone::' config prefix --------------------------------------------------------
+
+PREFIX = 'convnext_backbone'
+SHIPPED_CONFIGS = osp.join(osp.dirname(osp.abspath(__file__)), '.mim', 'configs')
+
+
+def _prefix_unknown_to_mmengine() -> bool:
+    from mmengine.config.utils import MODULE2PACKAGE
+    return PREFIX not in MODULE2PACKAGE
+
+
+def shipped_config_path(name: str) -> str:
+    """The file that ``convnext_backbone::<name>`` names: ``<name>`` under the package's
+    ``.mim/configs``. A name that is not there is a ``FileNotFoundError`` saying where we looked."""
+    path = osp.join(SHIPPED_CONFIGS, name)
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{PREFIX}::{name}: no such config in {SHIPPED_CONFIGS}. Name one of the shipped '
+            'configs relative to that folder (e.g. '
+            f'{PREFIX}::maskrcnn/maskrcnn_convnext_t_3x_coco.py; `mim search {PREFIX}` lists '
+            'them).')
+    return path
+
+
+def _resolve_our_prefix() -> Callable[[], None]:
+    from mmengine.config import Config
+    original = Config.__dict__['_get_cfg_path']  # a staticmethod
+
+    def _get_cfg_path(cfg_path: str, filename: str):
+        package, sep, name = cfg_path.partition('::')
+        if sep and package == PREFIX:
+            # No scope (mmengine would give the package's): our configs' own dicts name types
+            # of the config's default scope (mmdet's or mmseg's), as when inherited by path.
+            return shipped_config_path(name), None
+        return original.__func__(cfg_path, filename)
+
+    Config._get_cfg_path = staticmethod(_get_cfg_path)
+    return lambda: setattr(Config, '_get_cfg_path', original)
+
+
 FIXES: Dict[str, Fix] = {fix.name: fix for fix in (
     Fix('safe_checkpoint_loading', _torch_refuses_runner_checkpoints,
         _use_safe_checkpoint_loader),
     Fix('package_lookup_without_pkg_resources', _pkg_resources_missing,
         _package_lookup_from_metadata),
+    Fix('package_prefix_for_our_configs', _prefix_unknown_to_mmengine, _resolve_our_prefix),
 )}
 
 
@@ -151,8 +200,8 @@ def apply() -> List[str]:
 
 
 def revert() -> None:
-    """Give the host back its own functions."""
-    for fix in FIXES.values():
+    """Give the host back its own functions (the last applied first)."""
+    for fix in reversed(list(FIXES.values())):
         while fix.undo:
             fix.undo.pop()()
 
