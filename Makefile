@@ -6,7 +6,7 @@ TOY := data/toy
 DET := work_dirs/demo_maskrcnn
 SEG := work_dirs/demo_upernet
 
-.PHONY: setup lint test test-fast demo demo-seg
+.PHONY: setup lint test test-fast demo demo-seg dist
 setup:
 	bash tools/setup_env.sh
 
@@ -28,17 +28,33 @@ test: setup lint
 test-fast: setup
 	$(PY) -m pytest tests -m "not slow" -n $(TEST_WORKERS)
 
+# The sdist, then the wheel built from it (so the sdist is known to be complete), into dist/:
+# both carry configs/, tools/ and model-index.yml as convnext_backbone/.mim (setup.py).
+dist: setup
+	rm -rf dist && mkdir dist
+	$(PY) -c 'from setuptools import build_meta; build_meta.build_sdist("dist")'
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w dist dist/convnext_backbone-*.tar.gz
+
 # Mask R-CNN + ConvNeXt through tools/train.py on a generated COCO-format set, then COCO
-# evaluation and predictions drawn into $(DET)/predictions.
+# evaluation and predictions drawn into $(DET)/predictions. Every run trains afresh: the demo
+# replaces its own work dir's checkpoints on purpose (--overwrite-checkpoints; the tools refuse
+# that for any work dir unless asked). DEMO_OPTIONS: extra --cfg-options of both tools (the
+# tests shrink the run and point it at their data with it), TOY_OPTIONS: make_toy_data.py's.
+DEMO_OPTIONS ?=
+TOY_OPTIONS ?=
 demo: setup
-	$(PY) tools/make_toy_data.py --root $(TOY)
-	$(PY) tools/train.py configs/toy/maskrcnn_convnext_toy_coco.py --work-dir $(DET)
+	$(PY) tools/make_toy_data.py --root $(TOY) $(TOY_OPTIONS)
+	@test ! -e $(DET)/last_checkpoint || echo "make demo: training afresh, replacing the earlier demo's checkpoints in $(DET)"
+	$(PY) tools/train.py configs/toy/maskrcnn_convnext_toy_coco.py --work-dir $(DET) \
+		--overwrite-checkpoints $(if $(DEMO_OPTIONS),--cfg-options $(DEMO_OPTIONS))
 	$(PY) tools/test.py configs/toy/maskrcnn_convnext_toy_coco.py "$$(cat $(DET)/last_checkpoint)" \
-		--work-dir $(DET)/test --show-dir $(DET)/predictions
+		--work-dir $(DET)/test --show-dir $(DET)/predictions $(if $(DEMO_OPTIONS),--cfg-options $(DEMO_OPTIONS))
 
 # The same for UperNet + ConvNeXt on a generated ADE20K-layout set (mIoU).
 demo-seg: setup
-	$(PY) tools/make_toy_data.py --root $(TOY)
-	$(PY) tools/train.py configs/toy/upernet_convnext_toy_ade20k.py --work-dir $(SEG)
+	$(PY) tools/make_toy_data.py --root $(TOY) $(TOY_OPTIONS)
+	@test ! -e $(SEG)/last_checkpoint || echo "make demo-seg: training afresh, replacing the earlier demo's checkpoints in $(SEG)"
+	$(PY) tools/train.py configs/toy/upernet_convnext_toy_ade20k.py --work-dir $(SEG) \
+		--overwrite-checkpoints $(if $(DEMO_OPTIONS),--cfg-options $(DEMO_OPTIONS))
 	$(PY) tools/test.py configs/toy/upernet_convnext_toy_ade20k.py "$$(cat $(SEG)/last_checkpoint)" \
-		--work-dir $(SEG)/test --show-dir $(SEG)/predictions
+		--work-dir $(SEG)/test --show-dir $(SEG)/predictions $(if $(DEMO_OPTIONS),--cfg-options $(DEMO_OPTIONS))
