@@ -32,7 +32,7 @@ def run_tool(*args, check=True, cwd=REPO, env=None, timeout=600):
 
 @pytest.fixture(scope='session')
 def toy_root(tmp_path_factory):
-    """A tiny toy COCO set and a tiny toy ADE20K set, generated once per session."""
+    """A tiny toy COCO set and a tiny toy ADE20K set, generated once per test run."""
     root = tmp_path_factory.mktemp('toy')
     run_tool(REPO / 'tools' / 'make_toy_data.py', '--root', root, '--num-train', 4,
              '--num-val', 2, '--size', 64)

@@ -30,12 +30,12 @@ table of time per kind of op (GEMMs, depthwise convolution, LayerNorm, GELU, cop
 ``--per-stage`` one of time per part of the network (stem, each stage's blocks, downsampling
 layers, output norms) with paired ratios to ours, from the timed inference steps themselves.
 
-Timing: implementations are interleaved (round robin, the order rotated every repetition) after
+Timing: implementations are interleaved (in turn, the order rotated every repetition) after
 ``--warmup`` steps each; the table gives the median, the spread (inter-quartile range / median),
-the ratio peer/ours (> 1: ours is faster) as a ratio of medians and as the median of the per-round
-ratios with its 95% confidence interval (``benchmarking/paired.py``: a round's two steps saw the
-same machine, so this one survives the drift of a noisy machine; read it first), the page faults
-a step took, and the fraction of the "GEMM floor": the model's FLOPs
+the ratio peer/ours (> 1: ours is faster) as a ratio of medians and as the median of the
+per-repetition ratios with its 95% confidence interval (``benchmarking/paired.py``: a
+repetition's two steps saw the same machine, so this one survives the drift of a noisy machine;
+read it first), the page faults a step took, and the fraction of the "GEMM floor": the model's FLOPs
 (mmengine's FlopAnalyzer, multiply-adds x 2; a training step counted as 3x the forward) divided by
 the fp32 GFLOP/s of a 2048x2048 matmul measured in the same run. Denormals are flushed for every
 implementation alike (``torch.set_flush_denormal(True)``, as our tools do); ``--keep-denormals``

@@ -155,8 +155,8 @@ def refused(path: str, needs: List[str], torch_said: Optional[str] = None
         f'rebuilt without executing code from the file{said}. If you trust the file, pass '
         f'--trust-checkpoint {path} to our tools, call convnext_backbone.checkpoint.'
         f'trust_checkpoint({str(path)!r}) or add it to ${TRUST_ENV}; or re-save just its weights '
-        "in a separate session: torch.save({'state_dict': torch.load(SRC, weights_only=False)"
-        "['state_dict']}, DST).")
+        "in a separate Python process: torch.save({'state_dict': torch.load(SRC, "
+        "weights_only=False)['state_dict']}, DST).")
 
 
 # Loading -----------------------------------------------------------------------------------------

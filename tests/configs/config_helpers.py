@@ -17,7 +17,7 @@ CONFIG_DIR = REPO / 'configs'
 @functools.lru_cache(maxsize=None)
 def _read(path):
     # mmengine re-reads every model-index YAML of mmdet/mmseg for each 'mmdet::' base (about
-    # 0.25 s a base): read each config once per session and hand out copies.
+    # 0.25 s a base): read each config once per test run and hand out copies.
     return Config.fromfile(REPO / path)
 
 

@@ -43,7 +43,7 @@ def test_backbone_mode_peers_and_ablations_equal_ours():
              'ours -plain']
     assert sorted(rows) == sorted((i, m) for i in impls for m in ('infer', 'train'))
     assert rows[('ours', 'infer')]['peer/ours'] == '1.00x'
-    # the per-round ratio: 2 rounds are too few for a 95% interval (6 are needed)
+    # the per-repetition ratio: 2 repetitions are too few for a 95% interval (6 are needed)
     assert rows[('ours', 'infer')]['paired peer/ours (95% CI)'] == '-'
     assert re.fullmatch(r'\d+\.\d\dx', rows[('timm', 'train')]['paired peer/ours (95% CI)'])
     for impl in impls[1:]:

@@ -13,7 +13,7 @@ def test_ratios_pair_the_rounds():
 
 
 def test_unpaired_times_are_refused():
-    with pytest.raises(ValueError, match='same interleaved rounds'):
+    with pytest.raises(ValueError, match='same interleaved repetitions'):
         paired_ratios([1.0, 2.0, 3.0], [1.0, 2.0])
 
 
@@ -43,4 +43,4 @@ def test_table_cell():
     ours = [1.0] * 6
     peer = [1.1, 1.2, 1.0, 1.3, 1.16, 1.04]  # sorted ratios 1.00 1.04 1.10 1.16 1.20 1.30
     assert format_ratio(peer, ours) == '1.13x (1.00-1.30)'
-    assert format_ratio(peer[:5], ours[:5]) == '1.16x'  # 5 rounds: too few for an interval
+    assert format_ratio(peer[:5], ours[:5]) == '1.16x'  # 5 repetitions: too few for an interval

@@ -60,8 +60,9 @@ CLOCKS = {'wall': time.perf_counter, 'process': time.process_time}
 
 def run_interleaved(cases: List[Case], warmup: int, reps: int, clock: str = 'wall') -> None:
     """Per mode (an inference loop and a training loop leave the allocator in different states,
-    so modes are not mixed): ``warmup`` steps of each case, then ``reps`` rounds over all cases,
-    the order rotated every round. Fills ``times`` and ``faults`` (minor page faults a step).
+    so modes are not mixed): ``warmup`` steps of each case, then ``reps`` repetitions over all
+    cases, the order rotated every repetition. Fills ``times`` and ``faults`` (minor page faults
+    a step).
     ``clock='process'``: CPU time of this process instead of wall time; with one thread it
     leaves out the time other processes take the CPU from us (busy shared machines)."""
     now = CLOCKS[clock]

@@ -3,12 +3,12 @@
 On a shared virtual machine the speed of the whole machine drifts by up to 2x within minutes
 (docs/benchmarks.md: a 2048² GEMM measured 42-156 GFLOP/s in one quarter of an hour), so a
 ratio of two medians taken over the same minutes still moves by about 0.1 between runs. Every
-round of :func:`~.measure.run_interleaved` runs each case once, back to back, so the two steps
-of a round saw nearly the same machine: the per-round ratio ``peer / ours`` cancels the drift
-that both shared. Its median comes with a distribution-free confidence interval (order
-statistics of the sorted ratios, from the binomial distribution: no assumption about the
-shape of the noise), which says whether a goal such as "1.1x" is met, missed, or undecided by
-the run.
+repetition of :func:`~.measure.run_interleaved` runs each case once, back to back, so the two
+steps of a repetition saw nearly the same machine: the per-repetition ratio ``peer / ours``
+cancels the drift that both shared. Its median comes with a distribution-free confidence
+interval (order statistics of the sorted ratios, from the binomial distribution: no assumption
+about the shape of the noise), which says whether a goal such as "1.1x" is met, missed, or
+undecided by the run.
 """
 import math
 import statistics
@@ -16,10 +16,10 @@ from typing import List, Optional, Sequence, Tuple
 
 
 def paired_ratios(peer: Sequence[float], ours: Sequence[float]) -> List[float]:
-    """``peer[i] / ours[i]`` for each round ``i`` (> 1: ours was faster in that round)."""
+    """``peer[i] / ours[i]`` for each repetition ``i`` (> 1: ours was faster in that one)."""
     if len(peer) != len(ours):
         raise ValueError(f'paired_ratios: {len(peer)} peer times but {len(ours)} of ours; '
-                         'both must come from the same interleaved rounds.')
+                         'both must come from the same interleaved repetitions.')
     return [p / o for p, o in zip(peer, ours)]
 
 
@@ -55,6 +55,6 @@ def median_with_ci(values: Sequence[float], confidence: float = 0.95
 
 def format_ratio(peer: Sequence[float], ours: Sequence[float]) -> str:
     """The table cell: ``1.16x (1.08-1.22)``, the 95% interval in brackets when there are
-    enough rounds for one."""
+    enough repetitions for one."""
     med, low, high = median_with_ci(paired_ratios(peer, ours))
     return f'{med:.2f}x' + (f' ({low:.2f}-{high:.2f})' if low is not None else '')

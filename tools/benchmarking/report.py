@@ -8,7 +8,7 @@ from .paired import format_ratio
 
 def summarize(cases: List[Case], gflops: float) -> str:
     """One row per case. ``peer/ours`` > 1 means ours is faster: the ratio of medians (same
-    mode), and the median of the per-round ratios with its 95% confidence interval
+    mode), and the median of the per-repetition ratios with its 95% confidence interval
     (:mod:`.paired`: the one to read on a noisy machine); ``of GEMM floor``: FLOPs / (GEMM rate
     x median time), the share of the arithmetic floor the implementation reaches; spread =
     inter-quartile range / median."""

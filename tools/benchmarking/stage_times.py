@@ -3,7 +3,7 @@
 The op profile (:mod:`.op_profile`) says which kinds of op take the time; this says which part
 of the network: the stem, each stage's blocks, each downsampling layer and the output norms,
 timed by forward hooks during the timed inference steps themselves, so each part gets paired
-per-round ratios (:mod:`.paired`) like the whole step. Each implementation's modules are found
+per-repetition ratios (:mod:`.paired`) like the whole step. Each implementation's modules are found
 by name; the parts are the same computation in ours and in the peers (the stem is conv + LN,
 a downsampling layer LN + conv), so a part's ratio says where ours gains or loses.
 """
