@@ -67,7 +67,8 @@ def test_without_the_fix_mmengine_refuses_the_prefix(tmp_path):
 
 
 FAST = ('toy/maskrcnn_convnext_toy_coco.py',)  # reading a config through mmdet's bases: seconds
-FULL = ('toy/upernet_convnext_toy_ade20k.py', 'maskrcnn/maskrcnn_convnext_t_3x_coco.py',
+FULL = ('toy/upernet_convnext_toy_ade20k.py', 'maskrcnn_convnext_t_coco.py',
+        'maskrcnn/maskrcnn_convnext_t_3x_coco.py',
         'cascade_maskrcnn/cascade_maskrcnn_convnext_t_3x_coco.py',
         'upernet/upernet_convnextv2_atto_160k_ade20k.py',
         'examples/maskrcnn_convnext_t_my_dataset.py')
