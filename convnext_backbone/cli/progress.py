@@ -23,11 +23,12 @@ from ..checkpoint.files import find_latest_checkpoint
 @dataclass
 class RunProgress:
     """``phase``: 'startup' until the first iteration of any loop begins, then 'train', 'val' or
-    'test'. ``iteration``: the 1-based training iteration running (or last run);
-    ``epoch``: its 1-based epoch for epoch-based training, else None; ``batch``/``batches``:
-    the evaluation batch and the loader's length."""
+    'test'. ``tool``: 'train' or 'test' (None: a tool without a Runner). ``iteration``: the
+    1-based training iteration running (or last run); ``epoch``: its 1-based epoch for
+    epoch-based training, else None; ``batch``/``batches``: the evaluation batch and the
+    loader's length."""
     phase: str = 'startup'
-    tool: str = 'train'
+    tool: Optional[str] = None
     iteration: int = 0
     epoch: Optional[int] = None
     batch: int = 0
@@ -43,8 +44,8 @@ class RunProgress:
 PROGRESS = RunProgress()
 
 
-def reset(tool: str, work_dir: Optional[str] = None) -> RunProgress:
-    """A new run of ``tool`` ('train', 'test', ...) starts in this process."""
+def reset(tool: Optional[str], work_dir: Optional[str] = None) -> RunProgress:
+    """A new run of ``tool`` ('train', 'test'; None: no run) starts in this process."""
     global PROGRESS
     PROGRESS = RunProgress(tool=tool, work_dir=work_dir)
     return PROGRESS
@@ -57,6 +58,8 @@ def current() -> RunProgress:
 def interrupted_line() -> str:
     """What Ctrl-C interrupted and what to do now, as one line (no ``error:`` prefix)."""
     run = PROGRESS
+    if run.tool is None:  # a tool that runs no Runner (export, get_flops, benchmarks)
+        return 'interrupted (Ctrl-C)'
     if not run.started:
         what = 'training' if run.tool == 'train' else 'the run'
         return (f'interrupted (Ctrl-C) before {what} started; the work dir is left as it was'

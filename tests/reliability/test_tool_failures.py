@@ -19,6 +19,14 @@ from conftest import REPO, load_tool, run_tool
 TOY_DET = 'configs/toy/maskrcnn_convnext_toy_coco.py'
 
 
+@pytest.fixture(autouse=True)
+def no_run_in_progress():
+    """Each test starts, and leaves this process, without a run in progress."""
+    progress.reset(None)
+    yield
+    progress.reset(None)
+
+
 def write(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -102,12 +110,17 @@ def test_the_traceback_is_behind_a_flag_or_an_environment_variable(how, monkeypa
     assert sys.argv == ['tool.py', 'x']  # --debug is the entry point's, not the tool's
 
 
-def test_ctrl_c_is_one_line_and_exit_status_130(monkeypatch, capsys):
+@pytest.mark.parametrize('tool, line', [
+    (None, 'interrupted (Ctrl-C)'),
+    ('train', 'interrupted (Ctrl-C) before training started'),
+    ('test', 'interrupted (Ctrl-C) before the run started'),
+], ids=['tool_without_a_runner', 'train_starting_up', 'test_starting_up'])
+def test_ctrl_c_is_one_line_and_exit_status_130(tool, line, monkeypatch, capsys):
     def interrupted():
         raise KeyboardInterrupt
-    progress.reset('train')
+    progress.reset(tool)
     code, err = run_main(interrupted, monkeypatch, capsys)
-    assert code == 130 and err.strip() == 'interrupted (Ctrl-C) before training started'
+    assert code == 130 and err.strip() == line
 
 
 def test_ctrl_c_turned_into_a_bogus_syntax_error_by_a_library_is_still_ctrl_c(
@@ -129,6 +142,27 @@ def test_ctrl_c_turned_into_a_bogus_syntax_error_by_a_library_is_still_ctrl_c(
     assert code == 130 and 'SyntaxError' not in err, err
     assert err.strip() == ('interrupted (Ctrl-C) at iteration 4; no checkpoint was written yet:'
                            ' run the same command again to start afresh')
+
+
+@pytest.mark.parametrize('phase, line', [
+    (dict(phase='train', iteration=7, epoch=2),
+     'interrupted (Ctrl-C) at iteration 7 (epoch 2); the last complete checkpoint is {w}/'
+     'epoch_1.pth; resume with the same command and --resume'),
+    (dict(phase='val', iteration=8, epoch=2),
+     'interrupted (Ctrl-C) while validating after iteration 8 (epoch 2); the last complete '
+     'checkpoint is {w}/epoch_1.pth; resume with the same command and --resume'),
+    (dict(tool='test', phase='test', batch=3, batches=40),
+     'interrupted (Ctrl-C) during evaluation at batch 3 of 40; no results were written: run the '
+     'command again'),
+], ids=['training', 'validating', 'testing'])
+def test_the_ctrl_c_line_says_where_the_run_was(phase, line, tmp_path):
+    import torch
+    torch.save({'state_dict': {}, 'meta': {'epoch': 1}}, tmp_path / 'epoch_1.pth')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_1.pth'))
+    run = progress.reset(phase.pop('tool', 'train'), str(tmp_path))
+    for key, value in phase.items():
+        setattr(run, key, value)
+    assert progress.interrupted_line() == line.format(w=tmp_path)
 
 
 def test_exit_status_of_a_tool_passes_through(monkeypatch, capsys):
