@@ -11,8 +11,9 @@
     MARKER and sleep: a disk that stalls, or a kill, in the middle of a checkpoint write.
 
 --pause-in MODULE:NAME: when the function NAME of MODULE is called (from training iteration K
-    on, default 1), create MARKER and sleep inside it: e.g. mmengine.config.config:FormatCode,
-    the formatter mmengine runs on the config while it saves a checkpoint.
+    on, default 1; 0: any call), create MARKER and sleep inside it: e.g.
+    mmengine.config.config:FormatCode, the formatter mmengine runs on the config while it saves
+    a checkpoint.
 
 The test waits for MARKER, then kills the process (SIGKILL), or interrupts it (SIGINT:
 Ctrl-C). Nothing else changes: the tool runs as ``python tools/train.py ...`` would (same

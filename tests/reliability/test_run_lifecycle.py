@@ -80,13 +80,15 @@ def test_a_run_that_had_started_keeps_its_logs(tmp_path):
 
 @pytest.mark.slow  # runs of tools/train.py
 def test_concurrent_run_refused_then_a_killed_runs_lock_is_taken_over(toy_root, tmp_path):
-    """A run is paused in its first iteration (holding the work dir); a second run into the same
-    work dir is refused in one line naming it and changes nothing; the first is killed (kill
-    -9): its lock file stays, and the next run (with --resume, and nothing to resume) takes it
-    over with a notice, says there was nothing to resume, trains and leaves no lock."""
+    """A run is paused right after it took the work dir (before its Runner is built: the
+    cheapest point that holds it); a second run into the same work dir is refused in one line
+    naming it and changes nothing; the first is killed (kill -9): its lock file stays, and the
+    next run (with --resume, and nothing to resume) takes it over with a notice, says there was
+    nothing to resume, trains and leaves no lock."""
     work_dir = tmp_path / 'run'
     options = seg_options(toy_root, max_iters=1, interval=1)
-    with paused_run(work_dir, options, ['--pause-before-iter', 1]) as (first, _):
+    holding = ['--pause-in', 'convnext_backbone.cli.checks:check_fresh_run', '--from-iter', 0]
+    with paused_run(work_dir, options, holding) as (first, _):
         before = names(work_dir)
         second = train(work_dir, options, check=False)
         assert second.returncode == 1, second.stderr[-3000:]
