@@ -87,9 +87,9 @@ def run_main(main, monkeypatch, capsys, *argv, env=None):
 
 
 def fails_deep_inside():
-    def helper():
+    def inner_function():
         return {}['missing key']
-    helper()
+    inner_function()
 
 
 def test_any_exception_is_one_line_naming_where_it_was_raised(monkeypatch, capsys):
@@ -105,7 +105,7 @@ def test_the_traceback_is_behind_a_flag_or_an_environment_variable(how, monkeypa
     flag = [how] if how.startswith('--') else []
     env = dict([how.split('=')]) if '=' in how else {}
     code, err = run_main(fails_deep_inside, monkeypatch, capsys, 'x', *flag, env=env)
-    assert code == 1 and 'Traceback (most recent call last)' in err and 'helper' in err
+    assert code == 1 and 'Traceback (most recent call last)' in err and 'inner_function' in err
     assert err.strip().splitlines()[-1].startswith('error: KeyError: missing key')
     assert sys.argv == ['tool.py', 'x']  # --debug is the entry point's, not the tool's
 
