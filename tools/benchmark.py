@@ -16,6 +16,7 @@ from mmengine.registry import MODELS, init_default_scope
 
 import convnext_backbone  # noqa: F401  (registers our modules)
 from convnext_backbone.cli import arguments, config, run_tool
+from convnext_backbone.engine.model_fit import check_model_fits
 
 
 def parse_args(argv=None):
@@ -47,6 +48,7 @@ def build_model(cfg, checkpoint, device):
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     cfg.model.backbone.init_cfg = None
     model = MODELS.build(cfg.model)
+    check_model_fits(model)
     if checkpoint:
         from mmengine.runner import load_checkpoint
         load_checkpoint(model, checkpoint, map_location='cpu')

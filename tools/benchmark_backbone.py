@@ -216,4 +216,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from convnext_backbone.cli import run_tool
+    run_tool(main)

@@ -135,4 +135,5 @@ def load_average() -> str:
 
 
 if __name__ == '__main__':
-    main()
+    from convnext_backbone.cli import run_tool
+    run_tool(main)

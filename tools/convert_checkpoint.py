@@ -7,7 +7,8 @@ DST ending in ``.safetensors`` is written as safetensors, anything else as a tor
 Only the backbone is kept (heads, final norm, FCMAE decoder, detector necks are dropped and
 listed). With ``--arch`` the result is also checked against that backbone (a checkpoint of another
 arch fails here rather than at training time). SRC is read without executing pickled code, and
-nothing is downloaded: SRC must be a local file. Prints a short report; exit status 1 on errors.
+nothing is downloaded: SRC must be a local file. Prints a short report; any failure is one
+`error: ...` line, exit status 1.
 """
 import argparse
 import os
@@ -23,6 +24,7 @@ from convnext_backbone.checkpoint import (
     save_state_dict,
 )
 from convnext_backbone.checkpoint.loading import summarize_keys
+from convnext_backbone.cli.errors import error_line
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -72,10 +74,11 @@ def main(argv=None) -> int:
     try:
         print(convert(args))
     except (OSError, CheckpointError, ValueError) as exc:
-        print(f'convert_checkpoint.py: error: {exc}', file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return 1
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from convnext_backbone.cli import run_tool
+    run_tool(main)

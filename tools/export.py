@@ -11,11 +11,10 @@ must be multiples of 32. Outputs: detection (N = 1) ``boxes`` (K, 4) xyxy, ``sco
 --static fixes the input to (1, 3) + --shape. --out FILE.pt2 writes a torch.export program
 instead (backbone and segmentors; same input and outputs). CHECKPOINT 'none' exports random weights.
 --verify runs the graph in onnxruntime at another size and compares it with the eager model.
-Bad input ends with one `error: ...` line that names the problem and the fix.
+Any failure ends with one `error: ...` line that names the problem (--debug: the traceback).
 See docs/deployment.md.
 """
 import argparse
-import sys
 
 from mmengine.config import DictAction
 
@@ -55,7 +54,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except ExportError as error:
-        sys.exit(f'error: {error}')
+    from convnext_backbone.cli import run_tool
+    run_tool(main, extra_errors=(ExportError,))

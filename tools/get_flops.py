@@ -66,8 +66,11 @@ def build_model(cfg):
         cfg.model.pretrained = None
     scope = cfg.get('default_scope', 'mmengine')
     init_default_scope(scope)
+    from convnext_backbone.engine.model_fit import check_model_fits
     registry = importlib.import_module(f'{scope}.registry').MODELS
-    return revert_sync_batchnorm(registry.build(cfg.model)).eval()
+    model = registry.build(cfg.model)
+    check_model_fits(model)  # one line instead of a shape error deep in the counted forward
+    return revert_sync_batchnorm(model).eval()
 
 
 def _det_sample(h, w):

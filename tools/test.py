@@ -5,13 +5,12 @@
 
 --out: detection results as a .pkl file (mmdet) / predicted label maps into a folder (mmseg).
 --show-dir: draw predictions on the test images into DIR. --tta: the config's test-time
-augmentation (multi-scale + flip) instead of single-scale testing. Bad input ends with one
-`error: ...` line that names the problem and the fix.
+augmentation (multi-scale + flip) instead of single-scale testing. The run holds its work dir
+(as tools/train.py). Any failure ends with one `error: ...` line that names the problem (and
+the fix); --debug adds the traceback.
 """
 import argparse
 import os.path as osp
-
-from mmengine.runner import Runner
 
 import convnext_backbone  # noqa: F401  (registers our modules)
 from convnext_backbone.checkpoint import check_checkpoint_file
@@ -22,7 +21,9 @@ from convnext_backbone.cli import (
     data_checks,
     distributed,
     run_tool,
+    work_dir,
 )
+from convnext_backbone.cli.runner import ToolRunner
 
 
 def parse_args(argv=None):
@@ -72,6 +73,7 @@ def dump_predictions(cfg, out: str) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
+    distributed.check_launcher(args.launcher, 'test')
     config.trust_checkpoints(args.trust_checkpoint)
     check_checkpoint_file(args.checkpoint, 'CHECKPOINT')
     config.flush_denormals()
@@ -87,12 +89,13 @@ def main(argv=None):
     if args.out:
         dump_predictions(cfg, args.out)
     checks.check_type_names(cfg)
-    checks.check_work_dir(cfg.work_dir)
-    checks.check_datasets(cfg, ['test_dataloader'])
-    data_checks.check_data(cfg, ['test_dataloader'])
-    if args.launcher != 'none':
-        distributed.cpu_distributed()
-    Runner.from_cfg(cfg).test()
+    first = args.launcher == 'none' or distributed.rank() == 0
+    with work_dir.claim_work_dir(cfg.work_dir, 'test', lock=first):
+        checks.check_datasets(cfg, ['test_dataloader'])
+        data_checks.check_data(cfg, ['test_dataloader'])
+        if args.launcher != 'none':
+            distributed.cpu_distributed()
+        ToolRunner.from_cfg(cfg).test()
     distributed.end_distributed_worker()
 
 

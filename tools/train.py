@@ -7,18 +7,28 @@
 
 A thin command line over mmengine's Runner; convnext_backbone.cli prepares and checks the config
 first (work dir, AMP on CPU, type names, datasets, the data itself: annotation files, images,
-classes against the heads). What a run does beyond mmengine's defaults
+classes against the heads). The run holds its work dir (a second run into it is refused; a
+start that fails leaves it as it was); the model's parts are checked to fit once built; the
+config dump goes to the log file. What a run does beyond mmengine's defaults
 (crash-safe checkpoints, a NaN/inf loss stops training, --resume continues bit-exactly) comes
-from the config: our configs' base runtimes name those hooks. Bad input ends with one
-`error: ...` line.
+from the config: our configs' base runtimes name those hooks. Any failure ends with one
+`error: ...` line (--debug: with the traceback); Ctrl-C with one line and exit status 130.
 """
 import argparse
 
 from mmengine.logging import print_log
-from mmengine.runner import Runner
 
 import convnext_backbone  # noqa: F401  (registers our modules)
-from convnext_backbone.cli import arguments, checks, config, data_checks, distributed, run_tool
+from convnext_backbone.cli import (
+    arguments,
+    checks,
+    config,
+    data_checks,
+    distributed,
+    run_tool,
+    work_dir,
+)
+from convnext_backbone.cli.runner import ToolRunner
 
 
 def parse_args(argv=None):
@@ -42,6 +52,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    distributed.check_launcher(args.launcher, 'train')
     config.flush_denormals()
     cfg = config.load_config(args.config, args.cfg_options)
     config.set_work_dir(cfg, args.config, args.work_dir)
@@ -57,14 +68,14 @@ def main(argv=None):
     config.set_checkpoint_hook_options(cfg, partial_load=args.partial_load,
                                        overwrite=args.overwrite_checkpoints)
     checks.check_type_names(cfg)
-    checks.check_work_dir(cfg.work_dir)
-    checks.check_fresh_run(cfg)
-    checks.check_datasets(cfg, ['train_dataloader', 'val_dataloader'])
-    data_checks.check_data(cfg, ['train_dataloader', 'val_dataloader'])
-    if args.launcher != 'none':
-        distributed.cpu_distributed()
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    first = args.launcher == 'none' or distributed.rank() == 0
+    with work_dir.claim_work_dir(cfg.work_dir, 'train', lock=first):
+        checks.check_fresh_run(cfg)
+        checks.check_datasets(cfg, ['train_dataloader', 'val_dataloader'])
+        data_checks.check_data(cfg, ['train_dataloader', 'val_dataloader'])
+        if args.launcher != 'none':
+            distributed.cpu_distributed()
+        ToolRunner.from_cfg(cfg).train()
     distributed.end_distributed_worker()
 
 

@@ -1,52 +1,28 @@
 """What our command-line tools share: their common arguments, how they prepare a config for
-mmengine's Runner, the checks they run on user input before anything is built, and distributed
-runs on machines without a GPU. The scripts in ``tools/`` are thin command lines over these.
+mmengine's Runner, the checks they run on user input before anything is built, the Runner they
+run, the work dir they hold, distributed runs on machines without a GPU, and how they end.
+The scripts in ``tools/`` are thin command lines over these.
 
 * ``arguments``   - the options every tool spells the same way (config, --work-dir,
-  --cfg-options, --launcher, --trust-checkpoint), parsed with argparse's own errors.
+  --cfg-options, --launcher, --trust-checkpoint, --debug), parsed with argparse's own errors.
 * ``config``      - load a config and prepare it (work dir, AMP on CPU, denormals, --resume).
 * ``checks``      - type names, dataset folders and the work dir, checked before the Runner.
 * ``data_checks`` - the data itself (annotation files, images, classes vs heads), before the
   model is built.
-* ``distributed`` - torchrun on CPU (gloo) for our tools only; a clean exit of finished workers.
-* :func:`run_tool` - runs a tool's ``main`` and turns the errors in :data:`USER_ERRORS` into one
-  ``error: ...`` line (no traceback): each of them names the problem and the fix.
+* ``distributed`` - the launcher's environment checked; torchrun on CPU (gloo) for our tools
+  only; a clean exit of finished workers.
+* ``work_dir``    - one run per work dir (a lock), and a refused start leaves it as it was.
+* ``runner``      - ``ToolRunner``: the config dump in the log file only, the model's parts
+  checked to fit after the build, progress recorded.
+* ``progress``    - where the run is (starting up, iteration N), for the lines below.
+* ``errors``      - any exception as one ``error: ...`` line naming where (config file and line).
+* ``entry``       - :func:`run_tool`: every tool's ``main`` runs in it; one line for any failure,
+  exit 1; Ctrl-C one line, exit 130; tracebacks behind ``--debug`` / ``CONVNEXT_DEBUG=1``.
 """
-import sys
-from typing import Callable
-
-from ..checkpoint.errors import CheckpointError
-from ..engine.checkpoint_hook import WorkDirInUseError
-from ..engine.hooks import NonFiniteLossError
-from ..engine.layer_decay import LayerDecayConfigError
-from ..models.convnext import ConvNeXtConfigError, ConvNeXtInputError
 from .checks import DatasetNotFoundError, UnknownTypeError, WorkDirError
-from .config import HookOptionError
 from .data_checks import DataError
+from .entry import run_tool
+from .errors import USER_ERRORS, describe, error_line
 
-#: Errors our tools print as a single ``error: ...`` line: each message names the problem and
-#: the fix, so a traceback would only hide it. (mmengine's registry re-raises build errors as
-#: ``type(e)(...)``, so the backbone's classes survive being built inside a detector; the
-#: layer-decay constructor's errors come from inside the Runner's optimizer build.)
-USER_ERRORS = (FileNotFoundError, UnknownTypeError, CheckpointError, NonFiniteLossError,
-               DatasetNotFoundError, WorkDirError, WorkDirInUseError, DataError,
-               ConvNeXtConfigError, ConvNeXtInputError, HookOptionError, LayerDecayConfigError)
-
-
-def error_line(error: BaseException) -> str:
-    """The ``error: ...`` line a tool prints for a user error (a message of several lines, such
-    as a checkpoint report, is joined into one)."""
-    text = ' '.join(line.strip() for line in str(error).splitlines() if line.strip())
-    return f'error: {text}'
-
-
-def run_tool(main: Callable[[], object], extra_errors: tuple = ()) -> None:
-    """Call a tool's ``main``; a user error ends the process with one ``error:`` line."""
-    try:
-        main()
-    except (*USER_ERRORS, *extra_errors) as error:
-        sys.exit(error_line(error))
-
-
-__all__ = ['USER_ERRORS', 'run_tool', 'error_line', 'DatasetNotFoundError', 'UnknownTypeError',
-           'WorkDirError', 'DataError']
+__all__ = ['USER_ERRORS', 'run_tool', 'error_line', 'describe', 'DatasetNotFoundError',
+           'UnknownTypeError', 'WorkDirError', 'DataError']

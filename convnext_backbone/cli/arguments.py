@@ -27,10 +27,18 @@ class CfgOptionsAction(DictAction):
 
 
 def add_config(parser: argparse.ArgumentParser) -> None:
-    """The positional CONFIG and ``--cfg-options``."""
+    """The positional CONFIG, ``--cfg-options`` and ``--debug``."""
     parser.add_argument('config', help='config file, e.g. configs/maskrcnn_convnext_t_coco.py')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, metavar='KEY=VALUE',
                         help='override config entries, e.g. train_dataloader.batch_size=4')
+    add_debug(parser)
+
+
+def add_debug(parser: argparse.ArgumentParser) -> None:
+    """``--debug``: read by ``cli.entry.run_tool`` (every tool), listed here for ``--help``."""
+    parser.add_argument('--debug', action='store_true',
+                        help='on failure, print the traceback before the one-line error '
+                        '(also: CONVNEXT_DEBUG=1)')
 
 
 def add_run(parser: argparse.ArgumentParser, work_dir_help: str) -> None:

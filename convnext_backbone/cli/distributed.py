@@ -8,6 +8,11 @@ launcher meets this, so only our launchers change it: :func:`cpu_distributed` (c
 gloo (with a notice), skips ``set_device`` and gives DDP no device ids, while no CUDA device is
 there; it returns the function that undoes this. With a GPU nothing changes. Importing
 convnext_backbone changes none of it.
+
+:func:`check_launcher` comes first: ``--launcher pytorch`` in a process that torchrun did not
+start (no ``RANK`` ...) is one line saying how to start it, instead of mmengine's
+``KeyError: 'RANK'`` from inside the Runner. :func:`rank` tells which process of a run this is
+before any process group exists (the work-dir lock is taken by rank 0 only).
 """
 import contextlib
 import logging
@@ -16,6 +21,46 @@ import sys
 from typing import Callable, Iterator
 
 import torch
+
+#: What each launcher's processes find in their environment (mmengine's ``init_dist`` reads them).
+LAUNCHER_ENVIRONMENT = {
+    'pytorch': ('RANK', 'LOCAL_RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'),
+    'slurm': ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST'),
+    'mpi': ('OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_RANK'),
+}
+_STARTER = {'pytorch': 'torchrun', 'slurm': 'srun', 'mpi': 'mpirun'}
+
+
+class LauncherError(RuntimeError):
+    """``--launcher`` names a launcher that did not start this process."""
+
+
+def check_launcher(launcher: str, tool: str = 'train') -> None:
+    """:class:`LauncherError` when ``--launcher`` is not 'none' and this process lacks the
+    environment that launcher gives its processes."""
+    needed = LAUNCHER_ENVIRONMENT.get(launcher)
+    if not needed:
+        return
+    missing = [name for name in needed if name not in os.environ]
+    if not missing:
+        return
+    how = (f'tools/dist_{tool}.sh CONFIG NUM_PROCESSES [options] (or torchrun '
+           f'--nproc-per-node NUM_PROCESSES tools/{tool}.py CONFIG --launcher pytorch)'
+           if launcher == 'pytorch' else f'{_STARTER[launcher]} ... python tools/{tool}.py '
+           f'CONFIG --launcher {launcher}')
+    raise LauncherError(
+        f'--launcher {launcher}: this process was not started by {_STARTER[launcher]} (no '
+        f'{", ".join(missing)} in the environment). Start a distributed run with {how}; for a '
+        'single process, leave --launcher out.')
+
+
+def rank() -> int:
+    """This process's global rank as its launcher set it (0 when not launched)."""
+    for name in ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK'):
+        value = os.environ.get(name, '')
+        if value.isdigit():
+            return int(value)
+    return 0
 
 
 @contextlib.contextmanager

@@ -25,6 +25,11 @@ work dirs:
   which it would overwrite (and point ``last_checkpoint`` at): :class:`WorkDirInUseError` names
   ``--resume``, another ``--work-dir`` and ``overwrite=True`` (``tools/train.py
   --overwrite-checkpoints``).
+* says so in one warning at the end of the startup when a resume was asked for
+  (``--resume``, ``resume=True``) and the work dir holds nothing to resume from: the run starts
+  from iteration 0 (mmengine's only sign is an INFO line among hundreds);
+* checks that the model's parts fit (``engine.model_fit``: backbone channels against the
+  neck's and heads' ``in_channels``) before the run, also under mmdet's and mmseg's own tools.
 
 Remote backends (``s3://``, path mappings) and the ``save_best`` copies keep mmengine's behaviour.
 It is a config choice, not a patch: our configs' base runtimes name it, so our tools and
@@ -34,6 +39,7 @@ mmdet's/mmseg's own tools get it with our configs; any config gets it with::
     default_hooks = dict(checkpoint=dict(type='convnext_backbone.CrashSafeCheckpointHook'))
 """
 import contextlib
+import logging
 import os
 import os.path as osp
 import re
@@ -53,6 +59,7 @@ from ..checkpoint.files import (
 )
 from ..checkpoint.safety import trust_checkpoint
 from ..registry import HOOKS
+from .model_fit import check_model_fits
 
 _EARLIER_CHECKPOINT = re.compile(r'^(epoch|iter|best)_.*\.pth$')
 
@@ -104,6 +111,7 @@ class CrashSafeCheckpointHook(CheckpointHook):
         return is_local_path(self.out_dir or '', self.file_client_args, self.backend_args)
 
     def before_run(self, runner) -> None:
+        check_model_fits(runner.model)
         super().before_run(runner)
         # The Runner resumes (right after before_run) from runner._load_from, or, when that is
         # None, from mmengine's lookup of last_checkpoint alone; ours also survives a stale one.
@@ -129,6 +137,10 @@ class CrashSafeCheckpointHook(CheckpointHook):
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
+        if getattr(runner, '_resume', False) and not getattr(runner, '_has_loaded', True):
+            print_log(f'resume was asked for (--resume / resume=True), but {runner.work_dir} '
+                      'holds no complete checkpoint to resume from: this run starts from '
+                      'iteration 0.', logger='current', level=logging.WARNING)
         if getattr(runner, '_resume', False) or self.overwrite or not self._is_local():
             return
         refuse_earlier_checkpoints(self.out_dir)

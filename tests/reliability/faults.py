@@ -1,6 +1,7 @@
 """Run one of our tools with an injected fault, so a test can SIGKILL it at an exact point.
 
-    python tests/reliability/faults.py --marker PATH (--pause-before-iter K | --stall-write NAME)
+    python tests/reliability/faults.py --marker PATH (--pause-before-iter K
+        | --stall-write NAME | --pause-in MODULE:NAME [--from-iter K])
         -- tools/train.py CONFIG ARGS...
 
 --pause-before-iter K: when training iteration K (1-based) starts, its batch already loaded,
@@ -9,11 +10,17 @@
     a temporary name for it), write the first half of its bytes, flush them to disk, create
     MARKER and sleep: a disk that stalls, or a kill, in the middle of a checkpoint write.
 
-The test waits for MARKER, then kills the process with SIGKILL. Nothing else changes: the tool
-runs as ``python tools/train.py ...`` would (same config, same random numbers). Test helper
-only; the package never imports it.
+--pause-in MODULE:NAME: when the function NAME of MODULE is called (from training iteration K
+    on, default 1; 0: any call), create MARKER and sleep inside it: e.g.
+    mmengine.config.config:FormatCode, the formatter mmengine runs on the config while it saves
+    a checkpoint.
+
+The test waits for MARKER, then kills the process (SIGKILL), or interrupts it (SIGINT:
+Ctrl-C). Nothing else changes: the tool runs as ``python tools/train.py ...`` would (same
+config, same random numbers). Test helper only; the package never imports it.
 """
 import argparse
+import importlib
 import os
 import os.path as osp
 import runpy
@@ -61,11 +68,37 @@ def stall_write(name: str, marker: str) -> None:
     local_backend.LocalBackend.put = put
 
 
+def pause_in(target: str, from_iter: int, marker: str) -> None:
+    from mmengine.runner import loops
+
+    module_name, name = target.split(':')
+    module = importlib.import_module(module_name)
+    original = getattr(module, name)
+    started = [0]  # training iterations begun
+
+    def function(*args, **kwargs):
+        if started[0] >= from_iter:
+            _stop_here(marker)
+        return original(*args, **kwargs)
+
+    setattr(module, name, function)
+    for loop in (loops.IterBasedTrainLoop, loops.EpochBasedTrainLoop):
+        run_iter = loop.run_iter
+
+        def counted(self, *args, _original=run_iter, **kwargs):
+            started[0] = self.runner.iter + 1
+            return _original(self, *args, **kwargs)
+
+        loop.run_iter = counted
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument('--marker', required=True)
     parser.add_argument('--pause-before-iter', type=int)
     parser.add_argument('--stall-write')
+    parser.add_argument('--pause-in')
+    parser.add_argument('--from-iter', type=int, default=1)
     parser.add_argument('tool', nargs=argparse.REMAINDER)
     args = parser.parse_args()
     tool = args.tool[1:] if args.tool[:1] == ['--'] else args.tool
@@ -73,6 +106,8 @@ def main() -> None:
         pause_before_iteration(args.pause_before_iter, args.marker)
     if args.stall_write:
         stall_write(args.stall_write, args.marker)
+    if args.pause_in:
+        pause_in(args.pause_in, args.from_iter, args.marker)
     sys.argv = tool
     sys.path.insert(0, osp.dirname(osp.abspath(tool[0])))
     runpy.run_path(tool[0], run_name='__main__')

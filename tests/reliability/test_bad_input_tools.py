@@ -1,7 +1,7 @@
 """What a user sees when a tool meets bad input: one ``error:`` line and no traceback, also
 for errors raised deep inside mmengine's Runner (the backbone built inside a detector, the
-layer-decay constructor inside the optimizer build). The errors themselves, case by case:
-test_bad_input.py."""
+layer-decay constructor inside the optimizer build), and the work dir left as it was. The errors
+themselves, case by case: test_bad_input.py; any exception: test_tool_failures.py."""
 import pytest
 
 from conftest import REPO, run_tool
@@ -36,3 +36,7 @@ def test_error_from_inside_the_runner_is_one_line(option, message, tmp_path, toy
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith('error: ') and message in last
     assert 'Traceback' not in proc.stderr
+    # a refused start: the config dump was not printed, and the work dir is as it was (the
+    # Runner's timestamped log folder and config dump removed)
+    assert 'Config:\n' not in proc.stdout and 'train_pipeline' not in proc.stdout
+    assert list(tmp_path.iterdir()) == []

@@ -1,5 +1,6 @@
 """Shared pieces of the reliability tests: tiny deterministic toy trainings through our tools,
 killed on purpose (see faults.py), and checkpoint comparison."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,9 +34,11 @@ def train(work_dir, options, *flags, check=True):
                     check=check)
 
 
-def train_until_killed(work_dir, options, fault, timeout=300):
-    """Run tools/train.py under ``faults.py FAULT``; SIGKILL it once it reaches the fault.
-    Returns the run's output (kept in a file: a pipe nobody reads could block the run)."""
+@contextlib.contextmanager
+def paused_run(work_dir, options, fault, timeout=300):
+    """Start tools/train.py under ``faults.py FAULT`` and wait until it reaches the fault;
+    yields ``(process, output file)`` (the output goes to a file: a pipe nobody reads could
+    block the run). A process still running at the end is killed."""
     marker = Path(work_dir).parent / f'{Path(work_dir).name}.fault'
     output = Path(work_dir).parent / f'{Path(work_dir).name}.out'
     cmd = [sys.executable, FAULTS, '--marker', marker, *fault, '--', TRAIN, TOY_SEG,
@@ -52,13 +55,28 @@ def train_until_killed(work_dir, options, fault, timeout=300):
             if time.monotonic() > deadline:
                 raise AssertionError('the run did not reach the fault in time')
             time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        assert proc.wait(timeout=60) == -signal.SIGKILL
-        return output.read_text()
+        yield proc, output
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def train_until_killed(work_dir, options, fault, timeout=300):
+    """Run tools/train.py under ``faults.py FAULT``; SIGKILL it once it reaches the fault.
+    Returns the run's output."""
+    with paused_run(work_dir, options, fault, timeout) as (proc, output):
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=60) == -signal.SIGKILL
+        return output.read_text()
+
+
+def train_until_interrupted(work_dir, options, fault, timeout=300):
+    """As :func:`train_until_killed`, with Ctrl-C (SIGINT) instead; returns
+    ``(exit status, output)``."""
+    with paused_run(work_dir, options, fault, timeout) as (proc, output):
+        os.kill(proc.pid, signal.SIGINT)
+        return proc.wait(timeout=120), output.read_text()
 
 
 def load(path):
