@@ -27,7 +27,7 @@ from torch import nn
 from ..registry import MODELS
 from .archs import ArchSpec, resolve_arch
 from .block import ConvNeXtBlock
-from .layers import LayerNorm2d
+from .layers import LayerNorm2d, SamePaddedConv2d
 
 DECAY_TYPES = ('layer_wise', 'stage_wise')
 
@@ -196,8 +196,7 @@ class ConvNeXt(BaseModule):
         self.fast_path = fast_path
 
         # Stem (patchify conv k4 s4 + LN) and the LN + conv k2 s2 downsample layers (dilated
-        # stages: k2 s1, dilated, 'same' padding; PyTorch pads the odd extra row/column at the
-        # end, as timm does).
+        # stages: k2 s1, dilated, 'same' padding; the odd extra row/column at the end, as timm).
         dilations = stage_dilations(num_stages, output_stride)
         self.downsample_layers = nn.ModuleList([nn.Sequential(
             nn.Conv2d(in_channels, channels[0], kernel_size=4, stride=4),
@@ -206,8 +205,8 @@ class ConvNeXt(BaseModule):
             down_dilation = dilations[i][0]
             conv = (nn.Conv2d(channels[i - 1], channels[i], kernel_size=2, stride=2)
                     if down_dilation == 0 else
-                    nn.Conv2d(channels[i - 1], channels[i], kernel_size=2, stride=1,
-                              dilation=down_dilation, padding='same'))
+                    SamePaddedConv2d(channels[i - 1], channels[i], kernel_size=2,
+                                     dilation=down_dilation))
             self.downsample_layers.append(nn.Sequential(LayerNorm2d(channels[i - 1]), conv))
 
         # Stages; drop-path rates exactly as the official code computes them (float32 linspace).
