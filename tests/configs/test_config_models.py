@@ -42,6 +42,8 @@ def test_the_issue_configs_are_all_there():
     for size in ('atto', 'femto', 'pico', 'nano', 'tiny', 'base'):
         expected |= {f'maskrcnn_convnextv2_{size}_3x_coco.py',
                      f'upernet_convnextv2_{size}_160k_ade20k.py'}
+    expected |= {f'deeplabv3plus_convnext_{s}_160k_ade20k.py'
+                 for s in ('t_os16', 't_os8', 'b_os16')}
     assert expected <= names, sorted(expected - names)
     assert set(PUBLISHED_PARAMS_M) <= set(CONFIGS)
 
