@@ -11,10 +11,18 @@ that method, in either convention:
 
 Anything else, or a backbone whose parameters all land on one layer id (decay would do nothing),
 is an error that says so: never a silent no-op.
+
+Everything outside the backbone (necks, decode heads, pixel decoders, transformer decoders, query
+and level embeddings) is on the top layer id, with the full learning rate, as the ConvNeXt paper's
+rule gives the heads. Weight decay follows one rule for every model: none for 1-D parameters
+(norms of any kind, biases), layer scale and GRN, and the tables of ``nn.Embedding`` modules
+(DETR-style queries, Mask2Former's query features and level embeddings: what mmdet's Mask2Former
+recipe exempts through ``custom_keys``, decided here by module type, so no list of names has to
+follow the head).
 """
 import inspect
 import logging
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 import torch.nn as nn
 from mmengine.logging import MMLogger, print_log
@@ -124,9 +132,13 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     - ``lr = lr_mmengine * decay_rate ** (num_layer_ids - 1 - layer_id)``, i.e. mmengine's
       ``lr_mult`` (from ``custom_keys`` or ``bias_lr_mult``) multiplies the layer-decay scale;
     - ``weight_decay = 0`` for no-decay parameters (dimension <= 1, names ending in ``.bias``,
-      leaf names ``gamma``/``beta``: layer scale and GRN, whatever their shape), otherwise
-      ``wd_mmengine`` (the base weight decay times ``decay_mult`` / ``norm_decay_mult`` / ...).
-      A ``decay_mult`` never revives decay on a no-decay parameter (0 times anything is 0).
+      leaf names ``gamma``/``beta``: layer scale and GRN, whatever their shape; the weights of
+      ``nn.Embedding`` modules, e.g. the query / query-feature / level embeddings of DETR-style
+      and Mask2Former heads), otherwise ``wd_mmengine`` (the base weight decay times
+      ``decay_mult`` / ``norm_decay_mult`` / ...). A ``decay_mult`` never revives decay on a
+      no-decay parameter (0 times anything is 0). A 2-D embedding held as a bare ``nn.Parameter``
+      (e.g. Deformable DETR's and DINO's ``level_embed``) is decayed like any weight unless a
+      ``custom_keys`` entry gives it ``decay_mult=0.``.
     - Other keys of a ``custom_keys`` entry (e.g. ``momentum``) are kept in the group, as mmengine
       does.
 
@@ -161,9 +173,15 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                 '(the decay scales it): add e.g. optimizer=dict(..., lr=1e-4)')
 
     @staticmethod
-    def _is_no_decay(name: str, param: nn.Parameter) -> bool:
+    def _is_no_decay(name: str, param: nn.Parameter, embeddings: Set[int]) -> bool:
         return (param.ndim <= 1 or name.endswith('.bias')
-                or name.rsplit('.', 1)[-1] in NO_DECAY_LEAF_NAMES)
+                or name.rsplit('.', 1)[-1] in NO_DECAY_LEAF_NAMES or id(param) in embeddings)
+
+    @staticmethod
+    def _embedding_tables(model: nn.Module) -> Set[int]:
+        """ids of the parameters of the model's ``nn.Embedding`` modules (and subclasses)."""
+        return {id(p) for m in model.modules() if isinstance(m, nn.Embedding)
+                for p in m.parameters(recurse=False)}
 
     def _mmengine_groups(self, model: nn.Module) -> List[dict]:
         """One group per trainable parameter with mmengine's own lr / wd (its logs muted)."""
@@ -222,6 +240,7 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         layer_ids, num_ids = self._layer_ids(model)
         names = {id(p): n for n, p in model.named_parameters(remove_duplicate=False)}
         rate = self.paramwise_cfg['decay_rate']
+        embeddings = self._embedding_tables(model)
         groups: Dict[tuple, dict] = {}
         for raw in self._mmengine_groups(model):
             param = raw['params'][0]
@@ -229,7 +248,7 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             layer_id = layer_ids.get(id(param), num_ids - 1)
             scale = rate ** (num_ids - 1 - layer_id)
             lr = raw.get('lr', self.base_lr) * scale
-            no_decay = self._is_no_decay(name, param)
+            no_decay = self._is_no_decay(name, param, embeddings)
             wd = 0. if no_decay else raw.get('weight_decay', self.base_wd)
             extras = {k: v for k, v in raw.items() if k not in ('params', 'lr', 'weight_decay')}
             key = (layer_id, no_decay, lr, wd, repr(sorted(extras.items())))

@@ -41,8 +41,9 @@ Pwconv2 = Callable[[torch.Tensor, torch.Tensor, Optional[torch.Tensor]], torch.T
 
 
 class ConvNeXtBlock(nn.Module):
-    """``dwconv`` 7x7 depthwise -> ``norm`` (LN over C) -> ``pwconv1`` C->4C -> ``act`` (exact
-    GELU) -> [``grn``] -> ``pwconv2`` 4C->C -> layer scale ``gamma`` -> ``drop_path`` -> + input.
+    """``dwconv`` 7x7 depthwise (dilated or not) -> ``norm`` (LN over C) -> ``pwconv1`` C->4C ->
+    ``act`` (exact GELU) -> [``grn``] -> ``pwconv2`` 4C->C -> layer scale ``gamma`` ->
+    ``drop_path`` -> + input.
 
     ``pwconv1``/``pwconv2`` are Linear layers on the NHWC view of the activations, which is a
     copy-free view for the channels-last tensors the backbone feeds its stages.
@@ -54,15 +55,18 @@ class ConvNeXtBlock(nn.Module):
             means no layer scale (no ``gamma`` parameter), as for ConvNeXt-V2.
         grn: add GRN after the activation (ConvNeXt-V2).
         mlp_ratio: hidden width of the MLP as a multiple of C (4 in the papers).
+        dilation: dilation of ``dwconv`` (padded to keep the size): 1 in the papers; the
+            backbone's ``output_stride`` below 32 dilates its last stages.
         fast_path: compute with the fused paths of the module docstring (``False``: op by op).
     """
 
     def __init__(self, channels: int, drop_path_rate: float = 0.,
                  layer_scale_init_value: Optional[float] = 1e-6, grn: bool = False,
-                 mlp_ratio: int = 4, fast_path: bool = True) -> None:
+                 mlp_ratio: int = 4, dilation: int = 1, fast_path: bool = True) -> None:
         super().__init__()
         hidden = mlp_ratio * channels
-        self.dwconv = nn.Conv2d(channels, channels, kernel_size=7, padding=3, groups=channels)
+        self.dwconv = nn.Conv2d(channels, channels, kernel_size=7, padding=3 * dilation,
+                                dilation=dilation, groups=channels)
         self.norm = nn.LayerNorm(channels, eps=1e-6)
         self.pwconv1 = nn.Linear(channels, hidden)
         self.act = nn.GELU()

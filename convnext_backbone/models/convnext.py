@@ -27,7 +27,7 @@ from torch import nn
 from ..registry import MODELS
 from .archs import ArchSpec, resolve_arch
 from .block import ConvNeXtBlock
-from .layers import LayerNorm2d
+from .layers import LayerNorm2d, SamePaddedConv2d
 
 DECAY_TYPES = ('layer_wise', 'stage_wise')
 
@@ -42,6 +42,8 @@ class ConvNeXtArgumentError(ConvNeXtConfigError, TypeError):
 
 class ConvNeXtInputError(ValueError):
     """An input tensor the backbone cannot take (rank, channels, size); the text says the fix."""
+
+
 _PARAM_RE = re.compile(r'^(downsample_layers|stages)\.(\d+)(?:\.(\d+))?\.')
 
 
@@ -63,6 +65,34 @@ def _normalize_out_indices(out_indices, num_stages: int) -> Tuple[int, ...]:
         raise ConvNeXtConfigError(f'ConvNeXt out_indices {list(idx)} name the same stage twice '
                                   f'(as stage indices: {pos}).')
     return tuple(sorted(pos))
+
+
+def native_output_strides(num_stages: int) -> Tuple[int, ...]:
+    """The ``output_stride`` values an arch of ``num_stages`` stages takes: the strides of its
+    stages 1 .. last (8, 16, 32 for the four-stage archs); the last is the undilated network."""
+    return tuple(4 * 2 ** i for i in range(1, num_stages))
+
+
+def stage_dilations(num_stages: int, output_stride: int) -> Tuple[Tuple[int, int], ...]:
+    """``(downsample dilation, block dilation)`` of every stage for ``output_stride``; a
+    downsample dilation of 0 means the ordinary 2x2 stride-2 downsampling.
+
+    A stage whose stride would exceed ``output_stride`` keeps its input's resolution: its 2x2
+    downsample convolution runs with stride 1, dilated by the dilation of the features it reads
+    (the pixels it combined are that far apart now), and its blocks' 7x7 depthwise convolutions
+    by twice that. For the four-stage archs this is timm's ``ConvNeXt(output_stride=...)``:
+    16 dilates stage 3 (blocks by 2, downsample by 1), 8 dilates stages 2 and 3 (blocks by 2 and
+    4, downsample convolutions by 1 and 2).
+    """
+    plan, stride, dilation = [(0, 1)], 4, 1
+    for _ in range(1, num_stages):
+        if stride * 2 > output_stride:
+            plan.append((dilation, dilation * 2))
+            dilation *= 2
+        else:
+            stride *= 2
+            plan.append((0, 1))
+    return tuple(plan)
 
 
 def _unknown_arguments_message(unknown: dict) -> str:
@@ -103,6 +133,12 @@ class ConvNeXt(BaseModule):
         init_cfg: mmengine init config. ``dict(type='Pretrained', checkpoint=PATH, prefix=None)``
             loads through ``convnext_backbone.checkpoint.load_pretrained``, which converts
             official/timm/mmpretrain/FCMAE checkpoints and fails loudly on a mismatch.
+        output_stride: (keyword only) stride of the last stage's output: 32 (default for the
+            four-stage archs: the network as published), 16 or 8 (the last one or two stages
+            keep the resolution of the stage before: stride-1 downsampling and dilated
+            depthwise convolutions, as DeepLab-style heads want). Same parameters, so every
+            checkpoint loads unchanged; ``out_strides`` reports the strides. See
+            :func:`stage_dilations`.
 
     ``forward`` returns a tuple of NCHW feature maps, strides ``out_strides`` and channels
     ``out_channels``, in the standard (contiguous) memory format: the stages run channels-last
@@ -115,7 +151,8 @@ class ConvNeXt(BaseModule):
                  out_indices: Union[int, Sequence[int]] = (0, 1, 2, 3),
                  drop_path_rate: float = 0., layer_scale_init_value: Optional[float] = None,
                  frozen_stages: int = -1, with_cp: bool = False, fast_path: bool = True,
-                 init_cfg: Optional[Union[dict, list]] = None, **unknown) -> None:
+                 init_cfg: Optional[Union[dict, list]] = None, *,
+                 output_stride: Optional[int] = None, **unknown) -> None:
         if unknown:
             raise ConvNeXtArgumentError(_unknown_arguments_message(unknown))
         super().__init__(init_cfg=init_cfg)
@@ -132,6 +169,15 @@ class ConvNeXt(BaseModule):
         if not 0. <= drop_path_rate < 1.:
             raise ConvNeXtConfigError(
                 f'ConvNeXt drop_path_rate must be in [0, 1), got {drop_path_rate!r}.')
+        strides = native_output_strides(num_stages)
+        if output_stride is None:
+            output_stride = strides[-1]
+        if isinstance(output_stride, bool) or not isinstance(output_stride, int) \
+                or output_stride not in strides:
+            raise ConvNeXtConfigError(
+                f'ConvNeXt output_stride must be one of {list(strides)} for this '
+                f'{num_stages}-stage arch ({strides[-1]}: as published; smaller: the last stages '
+                f'dilated instead of downsampled), got {output_stride!r}.')
         if isinstance(frozen_stages, bool) or not isinstance(frozen_stages, int) \
                 or not -1 <= frozen_stages <= num_stages:
             raise ConvNeXtConfigError(
@@ -144,18 +190,24 @@ class ConvNeXt(BaseModule):
         self.out_indices = _normalize_out_indices(out_indices, num_stages)
         self.drop_path_rate = drop_path_rate
         self.layer_scale_init_value = layer_scale_init_value
+        self.output_stride = output_stride
         self.frozen_stages = frozen_stages
         self.with_cp = with_cp
         self.fast_path = fast_path
 
-        # Stem (patchify conv k4 s4 + LN) and the LN + conv k2 s2 downsample layers.
+        # Stem (patchify conv k4 s4 + LN) and the LN + conv k2 s2 downsample layers (dilated
+        # stages: k2 s1, dilated, 'same' padding; the odd extra row/column at the end, as timm).
+        dilations = stage_dilations(num_stages, output_stride)
         self.downsample_layers = nn.ModuleList([nn.Sequential(
             nn.Conv2d(in_channels, channels[0], kernel_size=4, stride=4),
             LayerNorm2d(channels[0]))])
         for i in range(1, num_stages):
-            self.downsample_layers.append(nn.Sequential(
-                LayerNorm2d(channels[i - 1]),
-                nn.Conv2d(channels[i - 1], channels[i], kernel_size=2, stride=2)))
+            down_dilation = dilations[i][0]
+            conv = (nn.Conv2d(channels[i - 1], channels[i], kernel_size=2, stride=2)
+                    if down_dilation == 0 else
+                    SamePaddedConv2d(channels[i - 1], channels[i], kernel_size=2,
+                                     dilation=down_dilation))
+            self.downsample_layers.append(nn.Sequential(LayerNorm2d(channels[i - 1]), conv))
 
         # Stages; drop-path rates exactly as the official code computes them (float32 linspace).
         rates = torch.linspace(0, drop_path_rate, sum(depths), device='cpu').tolist()
@@ -165,7 +217,7 @@ class ConvNeXt(BaseModule):
             self.stages.append(nn.Sequential(*[
                 ConvNeXtBlock(channels[i], drop_path_rate=rates[first + j],
                               layer_scale_init_value=layer_scale_init_value, grn=spec.grn,
-                              fast_path=fast_path)
+                              dilation=dilations[i][1], fast_path=fast_path)
                 for j in range(depth)]))
 
         for i in self.out_indices:
@@ -201,7 +253,8 @@ class ConvNeXt(BaseModule):
 
     @property
     def out_strides(self) -> Tuple[int, ...]:
-        """Stride of each output w.r.t. the input, one per out index (4, 8, 16, 32 for all)."""
+        """Stride of each output w.r.t. the input, one per out index (4, 8, 16, 32 for all at
+        ``output_stride=32``; 4, 8, 16, 16 at 16; 4, 8, 8, 8 at 8)."""
         strides = self.stage_strides
         return tuple(strides[i] for i in self.out_indices)
 

@@ -1,4 +1,5 @@
-"""Building blocks of ConvNeXt: channels-first LayerNorm, GRN and drop path (the block: block.py).
+"""Building blocks of ConvNeXt: channels-first LayerNorm, GRN, drop path and the stride-1
+downsample convolution of dilated stages (the block: block.py).
 
 Speed note (the channels-last path): the backbone feeds its stages tensors in
 ``torch.channels_last`` memory format. For such an NCHW tensor, ``x.permute(0, 2, 3, 1)`` is an
@@ -28,6 +29,28 @@ class LayerNorm2d(nn.LayerNorm):
         x = x.permute(0, 2, 3, 1)
         x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)
+
+
+class SamePaddedConv2d(nn.Conv2d):
+    """A stride-1 (dilated) convolution zero-padded to keep the size: ``total = dilation *
+    (kernel - 1)`` rows and columns, ``total // 2`` before and the rest after (PyTorch's
+    ``padding='same'`` and timm's 'SAME' padding, written out: PyTorch warns on every process
+    that its even-kernel case copies the input, which this does too). The 2x2 downsample
+    convolution of a dilated stage (``ConvNeXt(output_stride=...)``); parameters ``weight``,
+    ``bias`` as ``nn.Conv2d``, so checkpoints load unchanged. Exports as ONNX Pad + Conv.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 dilation: int = 1) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride=1, dilation=dilation)
+        total = dilation * (kernel_size - 1)
+        self.same_padding = (total // 2, total - total // 2) * 2  # left, right, top, bottom
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.same_padding))
+
+    def extra_repr(self) -> str:
+        return f'{super().extra_repr()}, same_padding={self.same_padding}'
 
 
 class GRN(nn.Module):

@@ -32,3 +32,18 @@ def test_segmentor_counts_backbone_and_decode_head_but_not_the_auxiliary_head():
     assert parts['backbone'][1] > 0 and parts['decode_head'][1] > 0
     assert parts['auxiliary_head'] == (parts['auxiliary_head'][0], 0)  # not run at test time
     assert result['flops'] >= sum(f for _, f in parts.values())
+
+
+
+def test_dilated_backbone_costs_more_flops_with_the_same_parameters():
+    """The toy DeepLabV3+ at output stride 8 and 16: same parameters, more FLOPs in the backbone
+    (stage 2 runs at 4x, stage 3 at 4x its stride-16 resolution) and in the head (ASPP at 4x)."""
+    get_flops = load_tool('get_flops')
+    counts = {}
+    for output_stride in (16, 8):
+        cfg = load('configs/toy/deeplabv3plus_convnext_toy_ade20k.py')
+        cfg.model.backbone.output_stride = output_stride
+        counts[output_stride] = get_flops.count(cfg, (64, 96))['parts']
+    for part in ('backbone', 'decode_head'):
+        assert counts[8][part][0] == counts[16][part][0]  # parameters
+        assert counts[8][part][1] > 2 * counts[16][part][1]  # FLOPs

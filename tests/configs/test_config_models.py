@@ -42,6 +42,8 @@ def test_the_issue_configs_are_all_there():
     for size in ('atto', 'femto', 'pico', 'nano', 'tiny', 'base'):
         expected |= {f'maskrcnn_convnextv2_{size}_3x_coco.py',
                      f'upernet_convnextv2_{size}_160k_ade20k.py'}
+    expected |= {f'deeplabv3plus_convnext_{s}_160k_ade20k.py'
+                 for s in ('t_os16', 't_os8', 'b_os16')}
     assert expected <= names, sorted(expected - names)
     assert set(PUBLISHED_PARAMS_M) <= set(CONFIGS)
 
@@ -107,11 +109,17 @@ def test_model_builds_and_heads_take_the_backbone_outputs(path, built):
     out = tuple(backbone.out_channels)
     if cfg.default_scope == 'mmdet':
         assert tuple(model.neck.in_channels) == out
-    else:
-        head = model.decode_head
-        assert tuple(head.in_channels) == tuple(out[i] for i in head.in_index)
-        aux = model.auxiliary_head
-        assert aux.in_index == 2 and aux.in_channels == out[2]
+    else:  # in_index / in_channels: a list (UperNet) or one index (DeepLabV3+)
+        head, aux = model.decode_head, model.auxiliary_head
+        if isinstance(head.in_index, int):
+            assert head.in_channels == out[head.in_index]
+            assert backbone.out_indices[head.in_index] == backbone.num_stages - 1
+        else:
+            assert tuple(head.in_channels) == tuple(out[i] for i in head.in_index)
+        if getattr(head, 'c1_bottleneck', None) is not None:  # DeepLabV3+ reads inputs[0]
+            assert head.c1_bottleneck.conv.in_channels == out[0]
+            assert backbone.out_strides[0] == 4
+        assert backbone.out_indices[aux.in_index] == 2 and aux.in_channels == out[aux.in_index]
         assert aux.loss_decode.loss_weight == 0.4
     layer_scale = cfg.model.backbone.layer_scale_init_value
     if backbone.arch_spec.grn:  # V2: GRN, no layer scale
@@ -190,3 +198,47 @@ def test_recipe_is_the_papers(name):
                                           stride=(stride, stride))
         assert cfg.model.decode_head.num_classes == cfg.model.auxiliary_head.num_classes == 150
         assert cfg.model.pretrained is None
+
+
+# DeepLabV3+ (no published recipe with ConvNeXt): mmseg's DeepLabV3+ ADE20K head, data and
+# schedule, the ConvNeXt paper's ADE20K optimizer, ASPP rates for the output stride as mmseg's
+# -d8 / -d16 configs. (arch, output stride, ASPP rates)
+DEEPLAB_RECIPES = {
+    'deeplabv3plus_convnext_t_os16_160k_ade20k': ('v1-tiny', 16, (1, 6, 12, 18)),
+    'deeplabv3plus_convnext_t_os8_160k_ade20k': ('v1-tiny', 8, (1, 12, 24, 36)),
+    'deeplabv3plus_convnext_b_os16_160k_ade20k': ('v1-base', 16, (1, 6, 12, 18)),
+}
+
+
+@pytest.fixture(scope='module')
+def deeplab_host(host_config):
+    """mmseg's own DeepLabV3+ ResNet-50-D8 ADE20K config, read once."""
+    return host_config('mmseg::deeplabv3plus/deeplabv3plus_r50-d8_4xb4-160k_ade20k-512x512.py')
+
+
+@pytest.mark.parametrize('name', sorted(DEEPLAB_RECIPES))
+def test_deeplabv3plus_recipe(name, deeplab_host):
+    cfg = read(f'configs/deeplabv3plus/{name}.py')
+    arch, output_stride, rates = DEEPLAB_RECIPES[name]
+    backbone, head = cfg.model.backbone, cfg.model.decode_head
+    assert (backbone.arch, backbone.output_stride, backbone.out_indices) == \
+        (arch, output_stride, (0, 2, 3))
+    assert (backbone.drop_path_rate, backbone.layer_scale_init_value) == (0.4, 1.0)
+    assert head.dilations == rates == (1,) + tuple(r * 16 // output_stride for r in (6, 12, 18))
+    host = deeplab_host
+    for key in ('type', 'channels', 'c1_channels', 'dropout_ratio', 'num_classes'):
+        assert head[key] == host.model.decode_head[key], key
+    for key in ('type', 'channels', 'num_convs', 'loss_decode', 'num_classes'):
+        assert cfg.model.auxiliary_head[key] == host.model.auxiliary_head[key], key
+    assert cfg.model.test_cfg == host.model.test_cfg == dict(mode='whole')
+    assert cfg.model.data_preprocessor.size == host.model.data_preprocessor.size == (512, 512)
+    assert cfg.train_cfg.max_iters == host.train_cfg.max_iters == 160000
+    assert cfg.test_dataloader.dataset.pipeline == host.test_dataloader.dataset.pipeline
+    assert [s['type'] for s in cfg.train_dataloader.dataset.pipeline] == \
+        [s['type'] for s in host.train_dataloader.dataset.pipeline]
+    optim = cfg.optim_wrapper
+    assert (optim.optimizer.lr, optim.paramwise_cfg.decay_rate, optim.paramwise_cfg.decay_type) \
+        == (1e-4, 0.9, 'stage_wise')
+    warmup, main = cfg.param_scheduler
+    assert (warmup.type, warmup.end, main.type, main.power, main.end) == \
+        ('LinearLR', 1500, 'PolyLR', 1.0, 160000)

@@ -1,6 +1,7 @@
-"""The T configs (Mask R-CNN, Cascade Mask R-CNN, UperNet) and a ConvNeXt-V2 config train one step
-and predict on CPU with their own optimizer constructor, whose parameter groups carry the paper's
-layer-decay learning rates and weight decays.
+"""The T configs (Mask R-CNN, Cascade Mask R-CNN, UperNet), every DeepLabV3+ config (dilated
+backbones) and a ConvNeXt-V2 config train one step and predict on CPU with their own optimizer
+constructor, whose parameter groups carry the paper's layer-decay learning rates and weight
+decays.
 
 The models are the configs' full-width models on 64x64 synthetic images; only CPU-sized settings
 change: fp32 ``OptimWrapper`` instead of ``AmpOptimWrapper`` (which needs a GPU), SyncBN reverted
@@ -44,15 +45,27 @@ ATTO_LAYER_WISE = {  # ConvNeXt-V2-Atto: depths 2-2-6-2, num_layers 5, 7 layer i
     'backbone.stages.3.1.grn.gamma': 1,
     'neck.fpn_convs.0.conv.weight': 0,
 }
+B_STAGE_WISE = {  # ConvNeXt-B: num_layers 12, 14 layer ids
+    'backbone.downsample_layers.3.1.weight': 13,
+    'backbone.stages.2.26.pwconv1.weight': 10,
+    'backbone.stages.3.2.pwconv2.weight': 9,
+    'decode_head.aspp_modules.1.depthwise_conv.conv.weight': 0,
+    'decode_head.c1_bottleneck.conv.weight': 0,
+}
 NO_DECAY = ('backbone.stages.0.0.norm.weight', 'backbone.stages.0.0.pwconv1.bias',
-            'backbone.downsample_layers.1.0.weight', 'backbone.norm1.bias')
+            'backbone.downsample_layers.1.0.weight', 'backbone.norm0.bias')
 
+DEEPLAB = 'configs/deeplabv3plus/deeplabv3plus_convnext_'
 CASES = {
     'configs/maskrcnn_convnext_t_coco.py': (1e-4, 0.95, T_LAYER_WISE),
     'configs/cascade_maskrcnn/cascade_maskrcnn_convnext_t_3x_coco.py': (2e-4, 0.7, T_LAYER_WISE),
     'configs/upernet/upernet_convnext_t_160k_ade20k.py': (1e-4, 0.9, T_STAGE_WISE),
     'configs/maskrcnn/maskrcnn_convnextv2_atto_3x_coco.py': (1e-4, 0.95, ATTO_LAYER_WISE),
+    f'{DEEPLAB}t_os16_160k_ade20k.py': (1e-4, 0.9, T_STAGE_WISE),
+    f'{DEEPLAB}t_os8_160k_ade20k.py': (1e-4, 0.9, T_STAGE_WISE),
+    f'{DEEPLAB}b_os16_160k_ade20k.py': (1e-4, 0.9, B_STAGE_WISE),
 }
+SLOW = ('cascade', 'os8', 'convnext_b_')  # 5-8 s each to build and step
 SIZE = 64
 
 
@@ -106,8 +119,9 @@ def cpu_optim_wrapper(model, cfg):
     return build_optim_wrapper(model, optim_cfg)
 
 
-@pytest.fixture(scope='module', params=[  # Cascade (8 s to build and step): slow
-    pytest.param(c, marks=pytest.mark.slow) if 'cascade' in c else c for c in sorted(CASES)])
+@pytest.fixture(scope='module', params=[
+    pytest.param(c, marks=pytest.mark.slow) if any(k in c for k in SLOW) else c
+    for c in sorted(CASES)])
 def trained(request):
     path = request.param
     cfg = cpu_sized(load(path))

@@ -190,6 +190,43 @@ def test_stub_backbone_multi_dim_gamma_beta_and_generic_ids():
     })
 
 
+class QueryHead(nn.Module):
+    """What DETR-style and Mask2Former heads hold: query / query-feature / level embeddings
+    (``nn.Embedding``), a bare 2-D level embedding (Deformable DETR, DINO), attention, norms."""
+
+    def __init__(self, dims=8):
+        super().__init__()
+        self.query_embed = nn.Embedding(5, dims)
+        self.query_feat = nn.Embedding(5, dims)
+        self.level_embed = nn.Embedding(3, dims)
+        self.bare_level_embed = nn.Parameter(torch.zeros(3, dims))
+        self.attn = nn.MultiheadAttention(dims, 2)
+        self.norm = nn.LayerNorm(dims)
+        self.ffn = nn.Linear(dims, dims)
+
+
+@pytest.mark.parametrize('custom_keys', [{}, {'bare_level_embed': dict(decay_mult=0.)}],
+                         ids=['rule', 'custom-key'])
+def test_transformer_head_parameters_all_on_the_top_id_embeddings_undecayed(custom_keys):
+    """Every parameter outside the backbone: top id (full lr); weight decay none for norms,
+    biases and ``nn.Embedding`` tables, the base one for other weights; a bare-Parameter
+    embedding is decayed unless a custom key says otherwise."""
+    model = Toy(ConvNeXt(arch=dict(depths=[1, 1, 3, 1], channels=[8, 8, 8, 8])), 8)
+    model.head = QueryHead()
+    got = by_name(model, build(model, decay_rate=0.9, custom_keys=custom_keys))
+    assert len(got) == len(list(model.parameters()))
+    head = {n: v for n, v in got.items() if not n.startswith('backbone.')}
+    bare = 0. if custom_keys else 0.05
+    assert head == {
+        'head.query_embed.weight': (1e-4, 0.), 'head.query_feat.weight': (1e-4, 0.),
+        'head.level_embed.weight': (1e-4, 0.), 'head.bare_level_embed': (1e-4, bare),
+        'head.attn.in_proj_weight': (1e-4, 0.05), 'head.attn.in_proj_bias': (1e-4, 0.),
+        'head.attn.out_proj.weight': (1e-4, 0.05), 'head.attn.out_proj.bias': (1e-4, 0.),
+        'head.norm.weight': (1e-4, 0.), 'head.norm.bias': (1e-4, 0.),
+        'head.ffn.weight': (1e-4, 0.05), 'head.ffn.bias': (1e-4, 0.)}
+    assert got['backbone.stages.2.0.pwconv1.weight'][0] < 1e-4  # the backbone still decays
+
+
 @pytest.fixture(scope='module')
 def toy_tiny():
     return Toy(ConvNeXt(arch='v1-tiny'), 768)

@@ -9,11 +9,11 @@ from convnext_backbone.models.block import ConvNeXtBlock
 from checkpoint_layouts import randomise_
 
 
-def make_block(channels=16, grn=False, layer_scale=0.5, drop_path=0., seed=0):
+def make_block(channels=16, grn=False, layer_scale=0.5, drop_path=0., seed=0, dilation=1):
     """A block with trained-like random weights and its copy computing op by op."""
     torch.manual_seed(seed)
     block = ConvNeXtBlock(channels, drop_path_rate=drop_path, layer_scale_init_value=layer_scale,
-                          grn=grn)
+                          grn=grn, dilation=dilation)
     randomise_(block, seed=seed)
     plain = copy.deepcopy(block)
     plain.fast_path = False

@@ -17,12 +17,12 @@ ONEDNN = SWITCHES.onednn
 # ------------------------------------------------------------------ the decision, in one place
 def _decide(case, monkeypatch):
     """(block, input, context) for one row of the decision table."""
-    block, _ = make_block()
+    block, _ = make_block(dilation=2 if case.startswith('dilated') else 1)
     x = make_input(2, 16, 3, 3, channels_last=case != 'channels-first')
     ctx = torch.no_grad()
     if case == 'fast-path-off':
         block.fast_path = False
-    elif case in ('training', 'training-no-onednn'):
+    elif case in ('training', 'training-no-onednn', 'dilated-training'):
         x.requires_grad_()
         ctx = torch.enable_grad()
         if case == 'training-no-onednn':
@@ -62,6 +62,10 @@ def _decide(case, monkeypatch):
     ('training-no-onednn', 'cpu_training', True),
     ('avx2-inference', 'mkl_inference', False),  # oneDNN below AVX-512: aten's (MKL) GEMMs
     ('avx2-training', 'cpu_training', True),
+    # output_stride < 32: dilated depthwise convolutions take the same paths (the depthwise
+    # weight gradient covers dilation)
+    ('dilated-inference', 'onednn_inference', False),
+    ('dilated-training', 'cpu_training', True),
 ])
 def test_block_path_decides_every_case(case, name, dw_grad, monkeypatch):
     """One function names the path for each state; the block runs exactly that path (and agrees
@@ -75,7 +79,7 @@ def test_block_path_decides_every_case(case, name, dw_grad, monkeypatch):
         block(x)
     assert path.name == name and path.name in fast_path.PATH_NAMES
     assert path.depthwise_weight_grad == dw_grad
-    assert path.onednn_gemms == (case == 'training')
+    assert path.onednn_gemms == (case in ('training', 'dilated-training'))
     assert seen == [path]
 
 

@@ -207,14 +207,16 @@ def test_drop_path_same_mask_as_drop_path(size, layer_scale):
 
 
 # ------------------------------------------------------------------ depthwise convolution
+@pytest.mark.parametrize('dilation', [1, 2, 4])
 @pytest.mark.parametrize('requires', ['all', 'weight', 'input'])
 @pytest.mark.parametrize('shape', [(2, 8, 11, 7), (3, 4, 1, 2), (2, 8, 17, 19)],
                          ids=['grouped', 'tiny', 'per-sample'])
-def test_depthwise_conv_backward(requires, shape):
+def test_depthwise_conv_backward(requires, shape, dilation):
     """Input, weight and bias gradients of the custom backward equal aten's (both ways of
-    computing the weight gradient: samples as groups, or one convolution per sample)."""
+    computing the weight gradient: samples as groups, or one convolution per sample), dilated
+    (``output_stride`` 16 and 8) or not."""
     n, c, h, w = shape
-    conv = torch.nn.Conv2d(c, c, 7, padding=3, groups=c)
+    conv = torch.nn.Conv2d(c, c, 7, padding=3 * dilation, dilation=dilation, groups=c)
     randomise_(conv, seed=2)
     x = make_input(*shape)
     g = torch.randn(shape, generator=torch.Generator().manual_seed(5))
@@ -231,6 +233,30 @@ def test_depthwise_conv_backward(requires, shape):
         assert (got is None) == (expected is None)
         if got is not None:
             assert_close_scaled(got, expected)
+
+
+@pytest.mark.parametrize('gemm', ['onednn', 'mkl'])
+@pytest.mark.parametrize('grn,layer_scale', [(False, 0.5), (True, None)], ids=['v1', 'v2'])
+def test_dilated_block_equals_plain(grn, layer_scale, gemm, monkeypatch):
+    """A dilated block (``output_stride`` < 32) on its fast paths: inference output, and
+    training output and every gradient through the custom depthwise backward."""
+    if gemm == 'onednn' and not ONEDNN:
+        pytest.skip('torch built without oneDNN')
+    monkeypatch.setattr(SWITCHES, 'mkl_gemms', gemm == 'mkl')
+    block, plain = make_block(grn=grn, layer_scale=layer_scale, dilation=2)
+    x = make_input(2, 16, 9, 11)
+    with torch.no_grad():
+        assert block_path(block.eval(), x).name == f'{gemm}_inference'
+        assert_close_scaled(block(x), plain.eval()(x))
+    spy = _Spy(monkeypatch)
+    block.train(), plain.train()
+    assert block_path(block, x.detach().requires_grad_()).depthwise_weight_grad
+    out, grads = _grads(block, x)
+    assert 'dwconv' in spy.calls
+    expected, expected_grads = _grads(plain, x)
+    assert_close_scaled(out, expected)
+    for name, grad in grads.items():
+        assert_close_scaled(grad, expected_grads[name])
 
 
 # ------------------------------------------------------------------ tracing sees plain ops

@@ -203,6 +203,10 @@ def backbone_out_indices_from_config(tmp_path):
     build_in_mmdet(arch=ARCH, out_indices=(0, 4))
 
 
+def backbone_output_stride_from_config(tmp_path):
+    build_in_mmdet(arch=ARCH, output_stride=4)
+
+
 # Tool options -------------------------------------------------------------------------------------
 
 class RaisingParser(argparse.ArgumentParser):

@@ -324,6 +324,8 @@ CASES = [
      ["'v2-tiny'"]),
     (more.backbone_out_indices_from_config, ConvNeXtConfigError, ['[4] out of range'],
      ['valid indices are [-4, 3]']),
+    (more.backbone_output_stride_from_config, ConvNeXtConfigError,
+     ['output_stride must be one of [8, 16, 32]', 'got 4'], ['one of [8, 16, 32]']),
     # Tool options
     (more.cfg_options_not_key_value, argparse.ArgumentError,
      ["--cfg-options 'train_dataloader.batch_size'"], ['each item must be KEY=VALUE']),
