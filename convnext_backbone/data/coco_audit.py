@@ -152,7 +152,7 @@ def _check_annotation(ann_path: str, i: int, ann) -> None:
 
 def _mask_problem(segmentation) -> Optional[str]:
     """Which reason LoadAnnotations(with_mask=True) would ignore the object for (None: kept);
-    'missing' when there is no segmentation at all (mmdet crashes on it)."""
+    'missing' when there is no usable segmentation at all (mmdet crashes on it)."""
     if not segmentation:
         return 'missing'
     if isinstance(segmentation, list):
@@ -163,7 +163,7 @@ def _mask_problem(segmentation) -> Optional[str]:
         ok = segmentation.get('counts') is not None and segmentation.get('size') is not None \
             and isinstance(segmentation['counts'], (list, str))
         return None if ok else 'bad_rle'
-    return 'bad_rle'
+    return 'missing'  # neither polygons nor RLE: mmdet fails on it as on a missing one
 
 
 def audit_coco(data: dict, ann_path: str, classes: Optional[Sequence[str]], *,
@@ -241,10 +241,11 @@ def audit_coco(data: dict, ann_path: str, classes: Optional[Sequence[str]], *,
             usable[ann['image_id']] = usable.get(ann['image_id'], 0) + 1
     if without_mask:
         ident, name = without_mask[0]
-        raise DataError(f'{ann_path}: {len(without_mask)} annotation(s) have no segmentation '
-                        f'(first: annotation {ident} of {name}), but the pipeline loads masks '
-                        '(LoadAnnotations with_mask=True), where mmdet fails on them. Give them '
-                        'a polygon or RLE mask, remove them, or set iscrowd/ignore on them.')
+        raise DataError(f'{ann_path}: {len(without_mask)} annotation(s) have no polygon or RLE '
+                        f'segmentation (first: annotation {ident} of {name}), but the pipeline '
+                        'loads masks (LoadAnnotations with_mask=True), where mmdet fails on '
+                        'them. Give them a polygon or RLE mask, remove them, or mark them '
+                        '"ignore": 1.')
     _count_images(audit, images, with_class, instances, usable, training, filter_cfg)
     if training and (not audit.usable_annotations or not audit.images_kept):
         raise DataError(f'{ann_path}: nothing usable remains for training: '

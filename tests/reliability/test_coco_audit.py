@@ -187,10 +187,13 @@ def _duplicate_annotation_id(data):
     (_set('images', 'width', None), 'images #0 (id 10): "width" is None'),
     (_set('categories', 'id', [1]), 'categories #0: "id" is [1]'),
     (_duplicate_annotation_id, 'annotations #0 and #1 have the same id 100'),
-    (_set('annotations', 'segmentation', []), '1 annotation(s) have no segmentation (first: '
-     'annotation 100 of 000000000000.jpg), but the pipeline loads masks'),
+    (_set('annotations', 'segmentation', []), '1 annotation(s) have no polygon or RLE '
+     'segmentation (first: annotation 100 of 000000000000.jpg), but the pipeline loads masks'),
+    (_set('annotations', 'segmentation', 'x'), '1 annotation(s) have no polygon or RLE '
+     'segmentation (first: annotation 100 of 000000000000.jpg)'),
 ], ids=['no-bbox', 'bbox-of-3', 'bbox-string', 'no-area', 'no-category', 'width-null',
-        'category-id-list', 'duplicate-id', 'no-segmentation-with-masks'])
+        'category-id-list', 'duplicate-id', 'no-segmentation-with-masks',
+        'segmentation-string-with-masks'])
 def test_what_mmdet_would_crash_on_is_one_error_naming_the_entry(tmp_path, change, message):
     data = real_world_file()
     change(data)
