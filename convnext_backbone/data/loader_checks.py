@@ -28,6 +28,8 @@ def _reason(error: BaseException) -> str:
 
 
 def _fail(where: str, value, error: Optional[BaseException], fix: str) -> DataError:
+    if isinstance(value, dict):  # as the user wrote it: without the scope mmengine adds
+        value = {k: v for k, v in value.items() if k != '_scope_'}
     shown = repr(value)
     shown = shown if len(shown) <= 120 else shown[:117] + '...'
     why = f' ({_reason(error)})' if error is not None else ''
