@@ -7,6 +7,8 @@
   a word (unknown categories, empty or outside boxes, empty polygons, images without
   annotations), counted once per dataset; an error where mmdet would crash or nothing usable
   remains.
+* ``loader_checks`` - each loader's settings (pipeline, samplers, DataLoader arguments, dataset
+  paths) built by the host's own builders on stand-ins, before any data is read.
 * ``loading``     - ``convnext_backbone.CheckedLoadImageFromFile``: an image that does not decode
   while the run loads it stops the run naming the file (or is skipped with a warning).
 """
