@@ -31,7 +31,7 @@ model = dict(
 
 scales = [(short, 213) for short in range(96, 161, 16)]  # the flagship's 480..800, scaled by 1/5
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='convnext_backbone.CheckedLoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomChoice', transforms=[
@@ -45,7 +45,7 @@ train_pipeline = [
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='convnext_backbone.CheckedLoadImageFromFile'),
     dict(type='Resize', scale=(128, 213), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='PackDetInputs',

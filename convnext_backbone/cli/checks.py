@@ -19,6 +19,7 @@ from typing import Iterator, List, Sequence, Tuple
 from mmengine.config import Config
 
 from ..checkpoint.files import is_local_path
+from ..data.loader_checks import check_loaders
 from ..engine.checkpoint_hook import refuse_earlier_checkpoints
 
 DATASET_HELP = {
@@ -127,7 +128,9 @@ def loader_datasets(cfg: Config, loaders: Sequence[str]) -> Iterator[Tuple[str, 
 
 
 def check_datasets(cfg: Config, loaders: Sequence[str]) -> None:
-    """Raise :class:`DatasetNotFoundError` naming the missing data and how to get it."""
+    """Raise :class:`DatasetNotFoundError` naming the missing data and how to get it (after
+    the loaders' settings are checked: ``data.loader_checks``)."""
+    check_loaders(cfg, loaders)
     for loader, dataset in loader_datasets(cfg, loaders):
         missing = _missing_paths(dataset)
         if not missing:
@@ -151,7 +154,8 @@ def _registered_names() -> List[Tuple[str, str]]:
     """``(name, what)`` for everything convnext_backbone registers."""
     from .. import registry
     names = []
-    for reg in (registry.MODELS, registry.OPTIM_WRAPPER_CONSTRUCTORS, registry.HOOKS):
+    for reg in (registry.MODELS, registry.OPTIM_WRAPPER_CONSTRUCTORS, registry.HOOKS,
+                registry.TRANSFORMS):
         reg.import_from_location()
         names += [(name, reg.name) for name in reg.module_dict]
     return names

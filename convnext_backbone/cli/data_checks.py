@@ -3,40 +3,51 @@ has made sure the folders are there).
 
 mmdet and mmseg read annotations and images lazily, deep inside dataset classes and data
 loaders: a JSON syntax error is a traceback from the dataset's ``__init__``, an image that does
-not decode is a ``None`` crash in a pipeline transform minutes into training, classes that
+not decode is a crash in a pipeline transform minutes or hours into training, classes that
 match no category silently give a dataset without objects, a head with fewer outputs than the
-classes silently trains labels it cannot predict (or fails in the loss with an index error).
-Here every such mistake is one :class:`DataError` naming the file (and position) and the fix.
+classes silently trains labels it cannot predict (or fails in the loss with an index error),
+annotations mmdet cannot use are dropped without a word.
+Here every such mistake is one :class:`DataError` naming the file (and position) and the fix,
+and what the host would drop is said once.
 
 What is checked, per dataset of a loader (wrappers such as RepeatDataset looked through):
 
 * COCO-style ``ann_file`` (``.json``): parsed, with file, line and column of a syntax error;
   it must hold ``images``/``annotations``/``categories`` lists and at least one image;
-  ``metainfo.classes`` must each name a category (a close name is suggested); every image it
-  lists must exist, and for small sets (at most :data:`DECODE_LIMIT` images) every image is
-  decoded, for bigger sets only existence is checked (decoding 118k COCO images would take
-  minutes; a corrupt one among them still fails in mmdet's loader).
+  ``metainfo.classes`` must each name a category (a close name is suggested). The entries
+  are audited as mmdet would read them (``data.coco_audit``): a field mmdet would crash on is
+  an error naming the entry; what it would drop (unknown categories, empty or outside boxes,
+  empty polygons, images without annotations) is one warning line with counts and a first
+  example; a training set left with nothing usable is an error.
 * mmseg folder layout (``data_prefix.img_path`` / ``seg_map_path``, no ``ann_file``): at least
-  one image with ``img_suffix``, a label map for each, and for small sets both decoded.
+  one image with ``img_suffix``, and a label map for each.
+* Every listed image (and label map) exists and is not empty: one ``stat`` per file, seconds
+  for COCO's 118k. Up to :data:`DECODE_LIMIT` of them, spread evenly over the list, are also
+  decoded; one the sample misses is named when the run loads it (the configs' pipelines load
+  images with ``convnext_backbone.CheckedLoadImageFromFile``).
+* A validation or test pipeline cannot skip undecodable images (``on_error='skip'``): its
+  metric would silently change.
 * The model's heads: every ``num_classes`` in ``model`` must be at least the dataset's number
   of classes (``metainfo.classes``, else the dataset class's own).
 """
 import difflib
 import json
+import logging
 import os
 import os.path as osp
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
+from mmengine.logging import print_log
 
+from ..data.coco_audit import audit_coco
+from ..data.errors import DataError
+from ..data.image_files import missing_and_empty, sample_positions, undecodable
 from .checks import loader_datasets
 
-#: Up to this many images, every image is decoded; above it only existence is checked.
+#: At most this many images of a dataset are decoded at startup, spread evenly over it (all of
+#: a smaller set); every image is looked for.
 DECODE_LIMIT = 200
-
-
-class DataError(ValueError):
-    """The data a config points at cannot be used as it is; the text says why and what to do."""
 
 
 def _shown(items: Sequence, limit: int = 3) -> str:
@@ -60,36 +71,27 @@ def read_json(path: str) -> object:
                         'COCO-style .json.') from None
 
 
-def undecodable(path: str) -> Optional[str]:
-    """Why the image at ``path`` does not decode (None when it does)."""
-    from PIL import Image
-    try:
-        with Image.open(path) as image:
-            image.load()
-    except Exception as error:  # PIL raises UnidentifiedImageError, OSError, SyntaxError...
-        return f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}'
-    return None
-
-
 def check_images(paths: Sequence[str], where: str) -> None:
-    """Every file exists; small sets (<= DECODE_LIMIT) are also decoded."""
-    missing = [p for p in paths if not osp.isfile(p)]
+    """Every file exists and is not empty; up to DECODE_LIMIT of them, evenly spread, decode."""
+    missing, empty = missing_and_empty(paths)
     if missing:
         raise DataError(f'{where}: {len(missing)} listed image(s) are missing: {_shown(missing)}. '
                         'Copy them there, or point data_root/data_prefix at the folder that '
                         'holds them.')
-    if len(paths) > DECODE_LIMIT:
-        return
-    for path in paths:
-        why = undecodable(path)
+    if empty:
+        raise DataError(f'{where}: {len(empty)} listed image(s) are empty files (0 bytes): '
+                        f'{_shown(empty)}. Copy them again (an interrupted download or copy '
+                        'leaves empty files), or remove them from the dataset.')
+    for position in sample_positions(len(paths), DECODE_LIMIT):
+        why = undecodable(paths[position])
         if why:
-            raise DataError(f'{path} does not decode as an image ({why}). Replace the file '
-                            '(re-download or re-export it), or remove it from the dataset.')
+            raise DataError(f'{paths[position]} does not decode as an image ({why}). Replace the '
+                            'file (re-download or re-export it), or remove it from the dataset.')
 
 
-def _coco_images(dataset: dict, root: str, ann_path: str) -> Tuple[List[str], List[str]]:
+def _coco_images(dataset: dict, root: str, ann_path: str,
+                 data: dict) -> Tuple[List[str], List[str]]:
     """(image paths, category names) of a COCO-style annotation file, checked for its shape."""
-    data = read_json(ann_path)
     if not isinstance(data, dict) or not isinstance(data.get('images'), list) or \
             not isinstance(data.get('categories'), list):
         have = sorted(data)[:6] if isinstance(data, dict) else type(data).__name__
@@ -198,23 +200,60 @@ def check_num_classes(cfg: Config, classes: Sequence[str], loader: str) -> None:
                 'metainfo=dict(classes=(...)) with the classes you train.')
 
 
+def _pipeline_steps(dataset: dict) -> Iterator[dict]:
+    for step in dataset.get('pipeline') or ():
+        if isinstance(step, dict):
+            yield step
+
+
+def _loads_masks(dataset: dict) -> bool:
+    """Whether the dataset's pipeline loads instance masks (LoadAnnotations with_mask=True)."""
+    return any(str(step.get('type', '')).endswith('LoadAnnotations') and step.get('with_mask')
+               for step in _pipeline_steps(dataset))
+
+
+def check_pipeline(dataset: dict, loader: str) -> None:
+    """A test-mode dataset cannot skip an undecodable image (mmengine raises, the metric would
+    change): ``on_error='skip'`` belongs in training pipelines only."""
+    if not dataset.get('test_mode'):
+        return
+    for step in _pipeline_steps(dataset):
+        if str(step.get('type', '')).endswith('CheckedLoadImageFromFile') and \
+                step.get('on_error') == 'skip':
+            raise DataError(f"{loader}: on_error='skip' in a validation/test pipeline: a test "
+                            'cannot leave images out (its metric would change). Keep '
+                            "on_error='stop' there (skip only in train_dataloader's pipeline).")
+
+
 def check_data(cfg: Config, loaders: Sequence[str]) -> None:
-    """Raise :class:`DataError` for the first problem in the loaders' data (module docstring)."""
+    """Raise :class:`DataError` for the first problem in the loaders' data (module docstring);
+    log what mmdet would drop from a COCO file, one line per dataset."""
     for loader, dataset in loader_datasets(cfg, loaders):
         if 'dataset' in dataset or 'datasets' in dataset:
             continue  # a wrapper: its inner datasets come next
         root = dataset.get('data_root') or ''
         ann_file = dataset.get('ann_file') or ''
         classes = _class_names(cfg, dataset)
-        if ann_file.endswith('.json'):
+        check_pipeline(dataset, loader)
+        if isinstance(ann_file, str) and ann_file.endswith('.json'):
             ann_path = osp.join(root, ann_file)
-            paths, names = _coco_images(dataset, root, ann_path)
+            data = read_json(ann_path)
+            paths, names = _coco_images(dataset, root, ann_path, data)
             if not paths:
                 raise DataError(f'{ann_path}: the dataset is empty: its "images" list has no '
                                 'entries. Point ann_file at the annotations of your images.')
             _check_classes(ann_path, classes, names, dataset)
+            if classes:
+                check_num_classes(cfg, classes, loader)
+            audit = audit_coco(data, ann_path, classes, with_mask=_loads_masks(dataset),
+                               training=not dataset.get('test_mode', False),
+                               filter_cfg=dataset.get('filter_cfg'))
+            if audit.warning():
+                print_log(f'{loader}: {audit.warning()}', logger='current',
+                          level=logging.WARNING)
             check_images(paths, ann_path)
-        elif not ann_file and (dataset.get('data_prefix') or {}).get('img_path') is not None:
+            continue
+        if not ann_file and (dataset.get('data_prefix') or {}).get('img_path') is not None:
             paths = _seg_images(dataset, root)
             check_images(paths, osp.join(root, dataset['data_prefix']['img_path']))
         if classes:

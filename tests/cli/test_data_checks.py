@@ -24,16 +24,23 @@ def test_the_generated_toy_sets_pass(toy_root):
     data_checks.check_data(config.load_config(TOY_SEG, seg), ['train_dataloader', 'val_dataloader'])
 
 
-def test_small_sets_are_decoded_big_sets_only_looked_for(tmp_path, monkeypatch):
+def test_every_image_is_looked_for_and_a_spread_sample_decoded(tmp_path, monkeypatch):
+    from PIL import Image
     paths = []
-    for i in range(3):
+    for i in range(5):
         path = tmp_path / f'{i}.jpg'
-        path.write_bytes(b'not an image')
+        Image.new('RGB', (8, 8)).save(path)
         paths.append(str(path))
-    with pytest.raises(DataError, match='does not decode as an image'):
+    monkeypatch.setattr(data_checks, 'DECODE_LIMIT', 3)  # decodes positions 0, 2 and 4
+    (tmp_path / '1.jpg').write_bytes(b'not an image')
+    data_checks.check_images(paths, 'ann.json')  # position 1 is not in the sample
+    (tmp_path / '2.jpg').write_bytes(b'not an image')
+    with pytest.raises(DataError, match='2.jpg does not decode as an image'):
         data_checks.check_images(paths, 'ann.json')
-    monkeypatch.setattr(data_checks, 'DECODE_LIMIT', 2)
-    data_checks.check_images(paths, 'ann.json')  # existence only above the limit
+    (tmp_path / '3.jpg').write_bytes(b'')
+    with pytest.raises(DataError, match=r'ann.json: 1 listed image\(s\) are empty files \(0 '
+                       r'bytes\): .*3.jpg'):
+        data_checks.check_images(paths, 'ann.json')
     (tmp_path / '0.jpg').unlink()
     with pytest.raises(DataError, match=r'1 listed image\(s\) are missing'):
         data_checks.check_images(paths, 'ann.json')

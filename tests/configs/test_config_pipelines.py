@@ -22,8 +22,8 @@ def dataset(cfg, dataset_cfg, **overrides):
 def test_detection_3x_pipeline_resizes_to_480_800_and_crops(toy_root, toy_data_tool):
     cfg = load('configs/maskrcnn_convnext_t_coco.py')
     steps = [s['type'] for s in cfg.train_dataloader.dataset.pipeline]
-    assert steps == ['LoadImageFromFile', 'LoadAnnotations', 'RandomFlip', 'RandomChoice',
-                     'PackDetInputs']
+    assert steps == ['convnext_backbone.CheckedLoadImageFromFile', 'LoadAnnotations',
+                     'RandomFlip', 'RandomChoice', 'PackDetInputs']
     data = dataset(cfg, cfg.train_dataloader.dataset, data_root=str(toy_root / 'coco'),
                    metainfo=dict(classes=toy_data_tool.TOY_COCO_CLASSES),
                    filter_cfg=dict(filter_empty_gt=True, min_size=4))

@@ -1,5 +1,7 @@
 """Tiny datasets (a few 32-pixel images) in the layouts the toy configs read, for breaking on
-purpose in the bad-input tests: a COCO-style set and an mmseg folder-layout set."""
+purpose in the bad-input tests: a COCO-style set and an mmseg folder-layout set; and a bigger
+COCO-style set of 8-pixel images (bigger than the startup decode sample) with a broken image
+deep inside."""
 import json
 from pathlib import Path
 
@@ -18,14 +20,15 @@ def write_image(path: Path, size=(32, 32), suffix_mode='RGB') -> Path:
     return path
 
 
-def coco_set(root: Path, num_images: int = 2, categories=TOY_CLASSES) -> Path:
-    """``root/annotations/instances_train2017.json`` + ``root/train2017/*.jpg``; returns root."""
+def coco_set(root: Path, num_images: int = 2, categories=TOY_CLASSES, side: int = 32) -> Path:
+    """``root/annotations/instances_train2017.json`` + ``root/train2017/*.jpg``, one box an
+    image (``side`` >= 8 pixels); returns root."""
     images, annotations = [], []
     for i in range(num_images):
-        write_image(root / 'train2017' / f'{i:06d}.jpg')
-        images.append(dict(id=i, file_name=f'{i:06d}.jpg', width=32, height=32))
-        annotations.append(dict(id=i, image_id=i, category_id=1, bbox=[4, 4, 10, 10], area=100,
-                                iscrowd=0, segmentation=[[4, 4, 14, 4, 14, 14, 4, 14]]))
+        write_image(root / 'train2017' / f'{i:06d}.jpg', (side, side))
+        images.append(dict(id=i, file_name=f'{i:06d}.jpg', width=side, height=side))
+        annotations.append(dict(id=i, image_id=i, category_id=1, bbox=[1, 1, 6, 6], area=36,
+                                iscrowd=0, segmentation=[[1, 1, 7, 1, 7, 7, 1, 7]]))
     ann = dict(images=images, annotations=annotations,
                categories=[dict(id=i + 1, name=n) for i, n in enumerate(categories)])
     (root / 'annotations').mkdir(parents=True, exist_ok=True)
@@ -41,3 +44,10 @@ def seg_set(root: Path, num_images: int = 2, sizes=None) -> Path:
             write_image(root / 'images' / split / f'{i:06d}.jpg', size)
             write_image(root / 'annotations' / split / f'{i:06d}.png', size, suffix_mode='L')
     return root
+
+
+def break_image(path: Path, how: str) -> Path:
+    """Make an image file unusable the way real files break: ``'empty'`` (0 bytes, an
+    interrupted copy) or ``'garbage'`` (bytes that are no image)."""
+    path.write_bytes(b'' if how == 'empty' else b'\x89PNG\r\n this is not an image' * 4)
+    return path
