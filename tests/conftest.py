@@ -62,7 +62,9 @@ def shipped_configs():
 # size and are checked the same way by the full suite (reading a config through mmdet's/mmseg's
 # base configs takes about 1.5 s).
 FAMILY = ('maskrcnn_convnext_t_coco', 'cascade_maskrcnn_convnext_t_3x', 'upernet_convnext_t_160k',
-          'maskrcnn_convnextv2_atto', 'upernet_convnextv2_atto', 'deeplabv3plus_convnext_t_os16')
+          'maskrcnn_convnextv2_atto', 'upernet_convnextv2_atto', 'deeplabv3plus_convnext_t_os16',
+          'mask2former_convnext_t_50e_coco', 'mask2former_convnext_t_160k',
+          'dino_4scale_convnext_t')
 
 
 def one_per_family_fast(configs):

@@ -12,7 +12,9 @@ What runs (``--mode``):
 
 * ``tensor`` (default): the model's own forward in mmengine's ``'tensor'`` mode, as mmdet's and
   mmseg's ``tools/analysis_tools/get_flops.py`` do: backbone, neck and heads without
-  post-processing. For a segmentor: the decode head only (no auxiliary head). For a two-stage
+  post-processing. For a segmentor: the decode head only (no auxiliary head); a decode head whose
+  forward takes the data samples (mmseg's Mask2Former, which mmseg's tensor mode cannot run) is
+  called with them after the backbone, the same computation. For a two-stage
   detector the RoI heads run on the RPN's own proposals (at most ``rpn.max_per_img``, 1000 in the
   configs; how many survive NMS depends on the random weights) and mmdet 3's Cascade RoI head
   runs every mask stage on every proposal.
@@ -24,9 +26,12 @@ Counting conventions (fvcore's, used by mmengine): one multiply-add counts as ON
 numbers are multiply-accumulates, the convention of the ConvNeXt paper's tables too); convs,
 linear layers, matmuls, norms, upsampling and pooling are counted; element-wise operations
 (GELU, ReLU, additions, GRN's scaling) and ops without a handle (RoIAlign, NMS) count zero and
-are listed under "not counted".
+are listed under "not counted". Deformable attention (Mask2Former's pixel decoder, DINO) runs
+mmcv's pure-PyTorch path on CPU: its linear layers count as usual and its bilinear sampling
+(``grid_sampler``) as 4 per sampled value (mmengine's rule), its softmax weighting as zero.
 """
 import argparse
+import inspect
 
 import torch
 from torch import nn
@@ -91,6 +96,18 @@ class TensorForward(nn.Module):
         return self.model(x, self.data_samples, mode='tensor')
 
 
+class QueryHeadSegForward(nn.Module):
+    """Backbone (and neck), then a decode head that takes the data samples (Mask2Former)."""
+
+    def __init__(self, model, data_samples):
+        super().__init__()
+        self.model = model
+        self.data_samples = data_samples
+
+    def forward(self, x):
+        return self.model.decode_head(self.model.extract_feat(x), self.data_samples)
+
+
 class LegacyTwoStageForward(nn.Module):
     """mmdet 2.x ``forward_dummy`` of two-stage detectors, the counting of the ConvNeXt paper.
 
@@ -139,6 +156,10 @@ def runnable(model, shape, mode, num_proposals):
         from mmseg.structures import SegDataSample
         sample = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
                                              pad_shape=(h, w), batch_input_shape=(h, w)))
+        head = getattr(model, 'decode_head', None)
+        if head is not None and 'batch_data_samples' in inspect.signature(head.forward).parameters:
+            return QueryHeadSegForward(model, [sample]), \
+                'backbone + decode head, called with the data samples (Mask2Former)'
         return TensorForward(model, [sample]), \
             "the model's tensor-mode forward (backbone + neck + decode head)"
     return TensorForward(model, None), "the model's tensor-mode forward"

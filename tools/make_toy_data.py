@@ -13,6 +13,11 @@ goes through the unmodified dataset classes and pipelines of mmdet (``CocoDatase
   (``counts`` a str, ``iscrowd`` 0; mmdet 3.3's ``LoadAnnotations`` decodes it with the default
   ``poly2mask=True``, while ``poly2mask=False`` pipelines mark such instances ignored).
   ``bbox`` (xywh) and ``area`` come from the stored mask.
+* with ``--panoptic``, also ``ROOT/coco/annotations/panoptic_{train,val}2017.json`` and the PNGs
+  in ``panoptic_{train,val}2017/`` (COCO panoptic format: a segment's id is R + 256 G + 256^2 B),
+  derived from the instance annotations: each shape's visible part is a "thing" segment of its
+  class (ids 1-4), everything else one "stuff" segment, ``TOY_PANOPTIC_STUFF`` (id 5). The
+  instance set is the same with or without the flag.
 * ``ROOT/ade/ADEChallengeData2016``: semantic segmentation, classes ``TOY_ADE_CLASSES`` stored as
   1..K in single-channel uint8 PNGs and 0 = "other"/unlabelled (ignored with
   ``reduce_zero_label=True``, as in ADE20K). A scene is sky over ground (stuff) with 1-4 shapes
@@ -22,7 +27,7 @@ Output is byte-identical for the same parameters (one RNG stream per dataset, sp
 A manifest (``.toy_manifest.json``) makes a re-run with the same parameters a no-op.
 
     python tools/make_toy_data.py [--root data/toy] [--size 128] [--num-train 200] [--num-val 40]
-                                  [--seed 0] [--only coco|ade]
+                                  [--seed 0] [--only coco|ade] [--panoptic]
 """
 import argparse
 import json
@@ -35,6 +40,7 @@ from pycocotools import mask as mask_utils
 
 TOY_COCO_CLASSES = ('rectangle', 'ellipse', 'triangle', 'star')
 TOY_ADE_CLASSES = ('sky', 'ground', 'rectangle', 'ellipse', 'triangle')
+TOY_PANOPTIC_STUFF = ('background',)
 FORMAT_VERSION = 1
 MANIFEST = '.toy_manifest.json'
 SHAPE_COLOURS = {'rectangle': (200, 60, 50), 'ellipse': (60, 170, 70), 'triangle': (60, 90, 200),
@@ -155,6 +161,71 @@ def _coco_split(out, split, num, size, seed, split_id):
     return dict(info=info, licenses=[], images=images, annotations=anns, categories=cats)
 
 
+def _annotation_mask(ann, height, width):
+    """The stored mask of one COCO annotation (polygons or RLE) as an HxW bool array."""
+    segm = ann['segmentation']
+    if isinstance(segm, list):
+        rle = mask_utils.merge(mask_utils.frPyObjects(segm, height, width))
+    else:
+        rle = dict(segm, counts=segm['counts'].encode('ascii'))
+    return mask_utils.decode(rle).astype(bool)
+
+
+def _panoptic_split(out, split):
+    """Write ``out/annotations/panoptic_{split}2017/*.png`` from the split's instance json and
+    return the panoptic json dict (segment 1 of every image is the stuff "background")."""
+    coco = json.loads((out / 'annotations' / f'instances_{split}2017.json').read_text())
+    png_dir = out / 'annotations' / f'panoptic_{split}2017'
+    png_dir.mkdir(exist_ok=True)
+    stuff_id = len(TOY_COCO_CLASSES) + 1
+    by_image = {img['id']: [] for img in coco['images']}
+    for ann in coco['annotations']:
+        by_image[ann['image_id']].append(ann)
+    annotations = []
+    for img in coco['images']:
+        h, w = img['height'], img['width']
+        ids = np.ones((h, w), np.int64)  # 1 = background; objects 2.. in drawing order
+        cats = {1: stuff_id}
+        for k, ann in enumerate(by_image[img['id']], start=2):
+            ids[_annotation_mask(ann, h, w)] = k
+            cats[k] = ann['category_id']
+        segments = []
+        for k in sorted(cats):
+            mask = ids == k
+            if not mask.any():
+                continue
+            rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+            segments.append(dict(id=k, category_id=cats[k], iscrowd=0,
+                                 area=int(mask.sum()),
+                                 bbox=[float(v) for v in mask_utils.toBbox(rle)]))
+        rgb = np.stack([ids % 256, ids // 256 % 256, ids // 65536], -1).astype(np.uint8)
+        file_name = img['file_name'].rsplit('.', 1)[0] + '.png'
+        Image.fromarray(rgb).save(png_dir / file_name)
+        annotations.append(dict(image_id=img['id'], file_name=file_name,
+                                segments_info=segments))
+    cats = [dict(c, isthing=1) for c in coco['categories']]
+    cats += [dict(id=stuff_id + i, name=n, supercategory='stuff', isthing=0)
+             for i, n in enumerate(TOY_PANOPTIC_STUFF)]
+    return dict(info=coco['info'], licenses=[], images=coco['images'], annotations=annotations,
+                categories=cats)
+
+
+def make_toy_coco_panoptic(root, refresh=True):
+    """Add COCO-panoptic annotations to the toy COCO set in ``root/coco`` (made first). With
+    ``refresh=False`` a complete earlier result (the val json is written last) is kept."""
+    ann_dir = Path(root) / 'coco' / 'annotations'
+    meta = dict(root=str(ann_dir.parent),
+                skipped=not refresh and (ann_dir / 'panoptic_val2017.json').is_file())
+    for split in ('train', 'val'):
+        path = ann_dir / f'panoptic_{split}2017.json'
+        if not meta['skipped']:
+            path.write_text(json.dumps(_panoptic_split(ann_dir.parent, split),
+                                       separators=(',', ':')))
+        pan = json.loads(path.read_text())
+        meta[f'{split}_segments'] = sum(len(a['segments_info']) for a in pan['annotations'])
+    return meta
+
+
 def _ade_sample(rng, size):
     """One ADE-style scene: (image float HxWx3, label uint8 HxW with 0 = other, 1..K classes)."""
     sky, ground = _background(rng, size, (110, 160, 220), 4), _background(rng, size, (120, 95, 60))
@@ -243,9 +314,13 @@ def main(argv=None):
     parser.add_argument('--num-val', type=int, default=40)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--only', choices=['coco', 'ade'], help='generate only one of the sets')
+    parser.add_argument('--panoptic', action='store_true',
+                        help='also write COCO-panoptic annotations for the toy COCO set')
     args = parser.parse_args(argv)
     if args.size < 32:
         parser.error('--size must be at least 32')
+    if args.panoptic and args.only == 'ade':
+        parser.error('--panoptic annotates the toy COCO set: drop --only ade')
     kwargs = dict(size=args.size, num_train=args.num_train, num_val=args.num_val, seed=args.seed)
     for kind, make, classes in [('coco', make_toy_coco, TOY_COCO_CLASSES),
                                 ('ade', make_toy_ade, TOY_ADE_CLASSES)]:
@@ -258,6 +333,11 @@ def main(argv=None):
         if kind == 'coco':
             print(f"  annotations: train {meta['train_annotations']} ({meta['train_rle']} RLE), "
                   f"val {meta['val_annotations']} ({meta['val_rle']} RLE), the rest polygons")
+            if args.panoptic:
+                pan = make_toy_coco_panoptic(args.root, refresh=not meta['skipped'])
+                print(f"  panoptic: train {pan['train_segments']} / val {pan['val_segments']} "
+                      f"segments, things {', '.join(TOY_COCO_CLASSES)}, stuff "
+                      f"{', '.join(TOY_PANOPTIC_STUFF)}")
 
 
 if __name__ == '__main__':

@@ -120,6 +120,9 @@ def wrap(model: nn.Module, task: str) -> nn.Module:
         if task == 'segmentation':
             if not hasattr(model, 'decode_head') or kind == 'CascadeEncoderDecoder':
                 raise TypeError(f'segmentor {kind} (only EncoderDecoder)')
+            if not hasattr(model.decode_head, 'conv_seg'):  # query-based heads (Mask2Former)
+                raise TypeError(f'decode head {type(model.decode_head).__name__} (only heads '
+                                'that predict per-pixel logits, e.g. UPerHead)')
             return SegmentorExport(model)
         if not all(hasattr(model, a) for a in ('rpn_head', 'roi_head')) or \
                 not getattr(model.roi_head, 'with_mask', False):

@@ -47,3 +47,26 @@ def test_dilated_backbone_costs_more_flops_with_the_same_parameters():
     for part in ('backbone', 'decode_head'):
         assert counts[8][part][0] == counts[16][part][0]  # parameters
         assert counts[8][part][1] > 2 * counts[16][part][1]  # FLOPs
+
+
+@pytest.mark.parametrize('path, shape', [
+    ('configs/mask2former/mask2former_convnext_t_160k_ade20k.py', (64, 96)),
+    ('configs/toy/mask2former_convnext_toy_coco.py', (64, 96)),
+    ('configs/toy/dino_convnext_toy_coco.py', (200, 232)),  # DINO needs >= its 20 queries' tokens
+])
+def test_transformer_heads_count_every_part(path, shape):
+    """Mask2Former (mmseg's head cannot run in mmseg's tensor mode: the tool calls it with the
+    data samples) and DINO: every part holding parameters is counted, and the deformable
+    attention's sampling (grid_sampler, mmcv's CPU path) with it."""
+    from config_helpers import build
+    get_flops = load_tool('get_flops')
+    cfg = load(path)
+    result = get_flops.count(cfg, shape)
+    fresh = build(load(path), device='meta')  # building DINO changes its config in place
+    assert result['params'] == sum(p.numel() for p in fresh.parameters())
+    parts = result['parts']
+    head = 'decode_head' if 'decode_head' in parts else (
+        'panoptic_head' if 'panoptic_head' in parts else 'encoder')
+    assert parts['backbone'][1] > 0 and parts[head][1] > 0
+    assert result['flops'] >= parts['backbone'][1] + parts[head][1]
+    assert 'aten::grid_sampler' not in result['not_counted']

@@ -29,6 +29,14 @@ PUBLISHED_PARAMS_M = {
 }
 EXACT_PARAMS = {  # seen with mmdet and the official code (docs/model_zoo.md)
     'configs/maskrcnn_convnext_t_coco.py': 48_095_376}
+# Families on a host's own recipe with the backbone swapped (the ConvNeXt paper has none):
+# folder -> the host's weight decay. They train in fp32 as the hosts do.
+HOST_RECIPES = {'mask2former': 0.05, 'dino': 1e-4}
+
+
+def host_recipe(path):
+    """The weight decay of the host recipe ``path`` follows, or None for the paper's recipes."""
+    return next((wd for family, wd in HOST_RECIPES.items() if f'/{family}/' in path), None)
 
 
 def test_the_issue_configs_are_all_there():
@@ -69,18 +77,23 @@ def test_config_follows_the_conventions(path):
     assert 'Schedule:' in doc and 'Total batch size: 16' in doc, \
         'the docstring states the schedule and the total batch size'
     cfg = read(path)
-    assert cfg.custom_imports == dict(imports=['convnext_backbone'], allow_failed_imports=False)
+    host_wd = host_recipe(path)
+    # mmseg's Mask2Former also imports mmdet.models, as the host config does (its head is mmdet's)
+    assert cfg.custom_imports == dict(
+        imports=['mmdet.models', 'convnext_backbone'] if host_wd and cfg.default_scope == 'mmseg'
+        else ['convnext_backbone'], allow_failed_imports=False)
     assert cfg.default_scope in ('mmdet', 'mmseg')
     assert cfg.model.backbone.type == 'convnext_backbone.ConvNeXt'
     assert cfg.optim_wrapper.constructor == 'convnext_backbone.LayerDecayOptimWrapperConstructor'
     assert cfg.optim_wrapper.optimizer.type == 'AdamW'
-    assert cfg.optim_wrapper.optimizer.weight_decay == 0.05
+    assert cfg.optim_wrapper.optimizer.weight_decay == (host_wd or 0.05)
     assert cfg.train_dataloader.batch_size == 2  # x 8 GPUs = 16
     if cfg.default_scope == 'mmdet':  # mmdet's --auto-scale-lr scales from this batch size
         assert cfg.auto_scale_lr == dict(enable=False, base_batch_size=16)
     amp = cfg.optim_wrapper.type == 'AmpOptimWrapper'
-    assert amp == (cfg.model.backbone.arch not in ('v1-large', 'v1-xlarge')), \
-        'fp16 as the official configs, which train L and XL in fp32'
+    assert amp == (cfg.model.backbone.arch not in ('v1-large', 'v1-xlarge')
+                   and host_wd is None), \
+        'fp16 as the official configs, which train L and XL in fp32; fp32 as the hosts'
     if amp:
         assert cfg.optim_wrapper.loss_scale == 'dynamic'
 
@@ -107,8 +120,17 @@ def test_model_builds_and_heads_take_the_backbone_outputs(path, built):
         'convnext_backbone')
     assert backbone.arch_spec.name == cfg.model.backbone.arch
     out = tuple(backbone.out_channels)
-    if cfg.default_scope == 'mmdet':
-        assert tuple(model.neck.in_channels) == out
+    if hasattr(model, 'panoptic_head'):  # mmdet's Mask2Former: its pixel decoder takes them
+        assert tuple(c.in_channels for c in model.panoptic_head.pixel_decoder.input_convs) + \
+            (model.panoptic_head.pixel_decoder.lateral_convs[0].in_channels,) == out[::-1]
+    elif cfg.default_scope == 'mmdet':
+        neck = model.neck  # FPN states its in_channels; DINO's ChannelMapper has a conv per input
+        assert tuple(neck.in_channels if hasattr(neck, 'in_channels') else
+                     [c.conv.in_channels for c in neck.convs]) == out
+    elif not hasattr(model, 'auxiliary_head'):  # mmseg's Mask2Former (no auxiliary head)
+        decoder = model.decode_head.pixel_decoder
+        assert tuple(c.in_channels for c in decoder.input_convs) + \
+            (decoder.lateral_convs[0].in_channels,) == out[::-1]
     else:  # in_index / in_channels: a list (UperNet) or one index (DeepLabV3+)
         head, aux = model.decode_head, model.auxiliary_head
         if isinstance(head.in_index, int):

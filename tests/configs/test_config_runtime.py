@@ -8,7 +8,10 @@ from conftest import one_per_family_fast
 
 @pytest.mark.parametrize('path', one_per_family_fast(shipped_configs()) + [
     'configs/toy/maskrcnn_convnext_toy_coco.py', 'configs/toy/upernet_convnext_toy_ade20k.py',
-    'configs/toy/deeplabv3plus_convnext_toy_ade20k.py'])
+    'configs/toy/deeplabv3plus_convnext_toy_ade20k.py',
+    'configs/toy/mask2former_convnext_toy_coco.py',
+    'configs/toy/mask2former_convnext_toy_coco_panoptic.py',
+    'configs/toy/dino_convnext_toy_coco.py'])
 def test_config_names_crash_safe_checkpoints_and_the_training_hooks(path):
     cfg = read(path)
     assert cfg.default_hooks.checkpoint.type == 'convnext_backbone.CrashSafeCheckpointHook'

@@ -225,16 +225,26 @@ def test_graph_contract(toy_det_onnx):
         graph.session.run(None, {'images': images_for(CHECK_SHAPE, batch=2).numpy()})
 
 
+QUERY_HEADS = ('/mask2former/', '/dino/')  # no graph for them yet: the tool says so
+
+
 @pytest.mark.parametrize('config', one_per_family_fast(shipped_configs()))
 def test_every_shipped_config_has_an_exportable_model(config):
     """Each shipped config's model (built without weights) wraps for export, whole and backbone;
-    the toy tests above run the same wrappers end to end."""
+    the toy tests above run the same wrappers end to end. Mask2Former and DINO export their
+    backbone; the whole model is refused in one error naming --backbone-only."""
     cfg = load_config(str(REPO / config))
     model = build_model(cfg, device='meta')
+    assert wrap(model, 'backbone').output_names == [
+        f'feat{i}' for i in model.backbone.out_indices]
+    if any(family in config for family in QUERY_HEADS):
+        with pytest.raises(ExportError, match=r'cannot export this model: .*(Mask2Former|DINO)'
+                                              r'.*--backbone-only'):
+            wrap(model, task_of(cfg))
+        return
     wrapper = wrap(model, task_of(cfg))
     assert wrapper.output_names == (['boxes', 'scores', 'labels', 'masks'] if
                                     cfg.default_scope == 'mmdet' else ['seg_logits'])
-    assert wrap(model, 'backbone').output_names == [f'feat{i}' for i in model.backbone.out_indices]
 
 
 # ------------------------------------------------------------------ bad input to the tool

@@ -203,3 +203,60 @@ def test_mmdet_coco_metric_scores_the_ground_truth_as_perfect(roots):
     results = metric.evaluate(len(coco.getImgIds()))
     assert results['coco/bbox_mAP'] == pytest.approx(1.0)
     assert results['coco/segm_mAP'] == pytest.approx(1.0)
+
+
+@pytest.fixture(scope='module')
+def panoptic_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp('toy_panoptic')
+    out = _run(root, '--only', 'coco', '--panoptic')
+    assert 'panoptic: train' in out
+    return root
+
+
+def test_panoptic_flag_leaves_the_instance_set_unchanged(roots, panoptic_root):
+    plain = roots[0] / 'coco'
+    for f in _files(plain):
+        assert (panoptic_root / 'coco' / f).read_bytes() == (plain / f).read_bytes(), f
+    added = set(_files(panoptic_root / 'coco')) - set(_files(plain))
+    assert {f.parts[1] for f in added} == {'panoptic_train2017.json', 'panoptic_val2017.json',
+                                           'panoptic_train2017', 'panoptic_val2017'}
+    assert not any('panoptic' in f.as_posix() for f in _files(plain))
+
+
+def test_panoptic_pngs_are_the_visible_instance_masks_plus_background(panoptic_root):
+    from pycocotools.coco import COCO
+
+    tool = _load_tool()
+    coco_dir = panoptic_root / 'coco'
+    for split, num in [('train', 6), ('val', 3)]:
+        instances = COCO(str(coco_dir / 'annotations' / f'instances_{split}2017.json'))
+        pan = json.loads((coco_dir / 'annotations' / f'panoptic_{split}2017.json').read_text())
+        cats = {c['id']: c for c in pan['categories']}
+        assert [cats[i]['name'] for i in sorted(cats)] == \
+            list(tool.TOY_COCO_CLASSES + tool.TOY_PANOPTIC_STUFF)
+        assert [cats[i]['isthing'] for i in sorted(cats)] == [1] * 4 + [0]
+        assert len(pan['annotations']) == num
+        for entry in pan['annotations']:
+            with Image.open(coco_dir / 'annotations' / f'panoptic_{split}2017' /
+                            entry['file_name']) as im:
+                assert im.mode == 'RGB' and im.size == (SIZE, SIZE)
+                rgb = np.asarray(im).astype(np.int64)
+            ids = rgb[..., 0] + 256 * rgb[..., 1] + 256 ** 2 * rgb[..., 2]
+            segments = {s['id']: s for s in entry['segments_info']}
+            assert set(np.unique(ids)) == set(segments)  # every pixel in exactly one segment
+            things = instances.loadAnns(instances.getAnnIds(imgIds=entry['image_id']))
+            assert sorted(s['category_id'] for s in segments.values() if s['category_id'] < 5) \
+                == sorted(a['category_id'] for a in things)
+            covered = np.zeros((SIZE, SIZE), bool)
+            for ann in things:  # stored masks are the visible parts: they never overlap
+                mask = instances.annToMask(ann).astype(bool)
+                assert not (covered & mask).any()
+                covered |= mask
+                match = [s for s in segments.values() if (ids == s['id']).sum() and
+                         np.array_equal(ids == s['id'], mask)]
+                assert len(match) == 1 and match[0]['category_id'] == ann['category_id']
+            background = [s for s in segments.values() if s['category_id'] == 5]
+            assert len(background) == 1
+            assert np.array_equal(ids == background[0]['id'], ~covered)
+            for s in segments.values():
+                assert s['area'] == (ids == s['id']).sum() and s['iscrowd'] == 0
