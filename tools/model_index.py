@@ -27,7 +27,8 @@ PAPER_V2 = {'Title': 'ConvNeXt V2: Co-designing and Scaling ConvNets with Masked
 # Collection names: 'Mask R-CNN ConvNeXt', 'UperNet ConvNeXt V2', ... (the detector's type, or for
 # an EncoderDecoder its decode head's; other types keep their own name).
 DISPLAY = {'MaskRCNN': 'Mask R-CNN', 'CascadeRCNN': 'Cascade Mask R-CNN', 'UPerHead': 'UperNet',
-           'DepthwiseSeparableASPPHead': 'DeepLabV3+', 'ASPPHead': 'DeepLabV3'}
+           'DepthwiseSeparableASPPHead': 'DeepLabV3+', 'ASPPHead': 'DeepLabV3',
+           'Mask2FormerHead': 'Mask2Former'}
 REQUIRED = ('Name', 'In Collection', 'Config', 'Metadata', 'Results')
 REQUIRED_METADATA = ('Training Data', 'Parameters (M)', 'FLOPs (G)')
 
@@ -118,13 +119,19 @@ def describe(config, root=ROOT):
     dataset = cfg.train_dataloader.dataset
     while 'dataset' in dataset:  # wrappers (RepeatDataset, ConcatDataset, ...)
         dataset = dataset.dataset
-    dataset_name = {'CocoDataset': 'COCO', 'ADE20KDataset': 'ADE20K'}.get(dataset.type,
+    dataset_name = {'CocoDataset': 'COCO', 'CocoPanopticDataset': 'COCO',
+                    'ADE20KDataset': 'ADE20K'}.get(dataset.type,
                                                                           dataset.type)
-    evaluator = cfg.get('val_evaluator', {})
-    metrics = evaluator.get('metric', [])
-    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-    if evaluator.get('type', '').endswith('IoUMetric'):
+    evaluators = cfg.get('val_evaluator', {})
+    evaluators = evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]
+    metrics, types = [], [e.get('type', '') for e in evaluators]
+    for evaluator in evaluators:
+        found = evaluator.get('metric', [])
+        metrics += [found] if isinstance(found, str) else list(found)
+    if any(t.endswith('IoUMetric') for t in types):
         tasks = ['Semantic Segmentation']
+    elif any('Panoptic' in t for t in types):
+        tasks = ['Panoptic Segmentation'] + (['Instance Segmentation'] if 'segm' in metrics else [])
     else:
         tasks = ['Object Detection'] + (['Instance Segmentation'] if 'segm' in metrics else [])
     arch = cfg.model.backbone.get('arch', '')
