@@ -17,6 +17,7 @@ from typing import Callable
 
 from ..checkpoint.errors import CheckpointError
 from ..engine.checkpoint_hook import WorkDirInUseError
+from ..engine.cpu_autocast import CPUAutocastError
 from ..engine.hooks import NonFiniteLossError
 from ..engine.layer_decay import LayerDecayConfigError
 from ..models.convnext import ConvNeXtConfigError, ConvNeXtInputError
@@ -30,7 +31,8 @@ from .data_checks import DataError
 #: layer-decay constructor's errors come from inside the Runner's optimizer build.)
 USER_ERRORS = (FileNotFoundError, UnknownTypeError, CheckpointError, NonFiniteLossError,
                DatasetNotFoundError, WorkDirError, WorkDirInUseError, DataError,
-               ConvNeXtConfigError, ConvNeXtInputError, HookOptionError, LayerDecayConfigError)
+               ConvNeXtConfigError, ConvNeXtInputError, HookOptionError, LayerDecayConfigError,
+               CPUAutocastError)
 
 
 def error_line(error: BaseException) -> str:
