@@ -3,8 +3,8 @@
     python tools/benchmark_backbone.py [--arch v1-tiny] [--batch 8] [--size 224] [--threads 2]
         [--isa native|avx2|avx512] [--memory-format both|channels_first|channels_last]
         [--modes infer,train] [--warmup 2] [--reps 9] [--no-memory] [--compile] [--ablation]
-        [--profile] [--per-stage]
-    python tools/benchmark_backbone.py --mode maskrcnn [--batch 2] [--size 320]
+        [--profile] [--per-stage] [--device cpu|cuda] [--dtype fp32|bf16|fp16]
+    python tools/benchmark_backbone.py --mode maskrcnn [--batch 2] [--size 320] [--height H]
     python tools/benchmark_backbone.py --mode upernet [--batch 2] [--size 512]
     python tools/benchmark_backbone.py --mode with_cp [--batch 2] [--size 512]
 
@@ -29,6 +29,14 @@ libraries), and the tool refuses to run if that is not the ISA asked for. ``--pr
 table of time per kind of op (GEMMs, depthwise convolution, LayerNorm, GELU, copies, ...);
 ``--per-stage`` one of time per part of the network (stem, each stage's blocks, downsampling
 layers, output norms) with paired ratios to ours, from the timed inference steps themselves.
+
+``--device cuda`` runs every case on the GPU (each step ends with ``torch.cuda.synchronize()``;
+peak memory is the CUDA allocator's peak during a step; the GEMM floor is an 8192² matmul in
+the dtype); ``--dtype bf16|fp16`` runs every step under ``torch.autocast`` (host-model training
+steps through the mixed-precision optim wrapper: mmengine's ``AmpOptimWrapper`` on CUDA, our
+``CPUAutocastOptimWrapper`` for bf16 on the CPU), the features checked against our fp32 ones
+within that dtype's tolerance. ``--height``: image height of the maskrcnn/upernet batch
+(``--size`` is the width), e.g. ``--size 1333 --height 800``.
 
 Timing: implementations are interleaved (in turn, the order rotated every repetition) after
 ``--warmup`` steps each; the table gives the median, the spread (inter-quartile range / median),
@@ -57,6 +65,7 @@ import convnext_backbone  # noqa: F401  (registers our modules, applies the comp
 
 from benchmarking import isa, peers
 from benchmarking.cases import IMPLS, make_cases
+from benchmarking.device import DTYPES, cuda_peak_step_memory_mb, gemm_gflops_cuda, gpu_name
 from benchmarking.measure import (
     gemm_gflops,
     machine,
@@ -108,6 +117,11 @@ def parse_args(argv=None):
     p.add_argument('--keep-denormals', action='store_true')
     p.add_argument('--retain-heap', action='store_true',
                    help='glibc: no mmap, no trimming (no page faults for fresh memory)')
+    p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    p.add_argument('--dtype', default='fp32', choices=sorted(DTYPES),
+                   help='bf16/fp16: every step under torch.autocast in that dtype')
+    p.add_argument('--height', type=int, default=None,
+                   help='maskrcnn/upernet: image height (default: --size, the width)')
     p.add_argument('--probe', help=argparse.SUPPRESS)  # internal: memory of one implementation
     args = p.parse_args(argv)
     batch, size, modes = DEFAULTS[args.mode]
@@ -115,6 +129,23 @@ def parse_args(argv=None):
     args.modes = args.modes or modes
     if args.clock == 'process' and args.threads != 1:
         p.error('--clock process needs --threads 1 (waiting OpenMP threads spin, using CPU)')
+    if args.device == 'cuda':
+        if not torch.cuda.is_available():
+            p.error('--device cuda: no CUDA device here (torch.cuda.is_available() is False)')
+        cpu_only = [flag for flag, on in (('--isa', args.isa != 'native'), ('--ablation',
+                    args.ablation), ('--profile', args.profile), ('--per-stage', args.per_stage),
+                    ('--clock process', args.clock == 'process')) if on]
+        if cpu_only:
+            p.error(f'{", ".join(cpu_only)}: CPU-only (they measure the CPU fast path); drop '
+                    'them with --device cuda')
+    elif args.dtype == 'fp16':
+        p.error('--dtype fp16 on the CPU: fp16 autocast has no fast CPU kernels and needs loss '
+                'scaling; use --dtype bf16 (or --device cuda)')
+    elif args.dtype == 'bf16' and args.mode == 'maskrcnn':
+        p.error("--mode maskrcnn --dtype bf16 on the CPU: mmcv's CPU nms/RoIAlign take fp32 "
+                'only; use --dtype fp32 (or --device cuda)')
+    if args.height is not None and args.mode not in ('maskrcnn', 'upernet'):
+        p.error('--height is for --mode maskrcnn/upernet (the backbone modes use square inputs)')
     if args.per_stage and (args.mode != 'backbone' or 'infer' not in args.modes.split(',')):
         p.error('--per-stage times the parts of the backbones\' inference steps: use it with '
                 '--mode backbone and infer among --modes')
@@ -136,8 +167,8 @@ def probe(args) -> None:
     memory of one step of each case of one implementation."""
     if args.probe == 'flops':
         return print(json.dumps({'macs': count_macs(args)}))
-    result = {case.mode: peak_step_memory_mb(case.step)
-              for case in make_cases(args, only=args.probe)}
+    peak = cuda_peak_step_memory_mb if args.device == 'cuda' else peak_step_memory_mb
+    result = {case.mode: peak(case.step) for case in make_cases(args, only=args.probe)}
     print(json.dumps(result))
 
 
@@ -178,23 +209,32 @@ def main(argv=None):
                 time_parts(case, case.model)
     if not args.retain_heap:
         heap = set_heap(False)
-    gflops = gemm_gflops(clock=args.clock)
+    def gemm_rate():
+        if args.device == 'cuda':
+            return gemm_gflops_cuda(args.dtype)
+        return gemm_gflops(clock=args.clock)
+    gflops = gemm_rate()
     run_interleaved(cases, args.warmup, args.reps, args.clock)
-    gflops = statistics.median([gflops, gemm_gflops(clock=args.clock)])
+    gflops = statistics.median([gflops, gemm_rate()])
     load_end = os.getloadavg()
     profiles = [profile_step(c.step) for c in cases] if args.profile else None
     if not args.no_memory and not args.compile:
         mem = run_probes(argv, sorted({c.name for c in cases}))
         for c in cases:
             c.peak_mb = mem.get(c.name, {}).get(c.mode)
-    print(f'## {args.mode}: {args.arch}, batch {args.batch}, {args.size}x{args.size}, fp32, '
-          f'{args.isa}{", torch.compile" if args.compile else ""}\n')
+    height = args.height or args.size
+    where = f'{args.device}, {args.dtype}' + (f', {args.isa}' if args.device == 'cpu' else '')
+    print(f'## {args.mode}: {args.arch}, batch {args.batch}, {height}x{args.size}, {where}'
+          f'{", torch.compile" if args.compile else ""}\n')
     print(f'- command: `python tools/benchmark_backbone.py {" ".join(argv)}`')
     print(f'- machine: {machine()}; denormals flushed: {not args.keep_denormals}; {heap}')
+    if args.device == 'cuda':
+        print(f'- GPU: {gpu_name()}; peak MB = CUDA memory allocated during a step')
     print(f'- ISA in use (--isa {args.isa}): {isa.describe(in_use)}')
     print(f'- load average (1/5/15 min) at start {"/".join(f"{v:.2f}" for v in load_start)}, '
           f'at end {"/".join(f"{v:.2f}" for v in load_end)}')
-    print(f'- 2048x2048 fp32 GEMM: {gflops:.0f} GFLOP/s (GEMM floor = FLOPs / this)')
+    gemm = '8192x8192 ' + args.dtype if args.device == 'cuda' else '2048x2048 fp32'
+    print(f'- {gemm} GEMM: {gflops:.0f} GFLOP/s (GEMM floor = FLOPs / this)')
     if cases[0].flops:
         fwd = min(c.flops / (3 if c.mode == 'train' else 1) for c in cases)
         print(f'- FLOPs: {fwd / 1e9:.1f} G per forward (FlopAnalyzer multiply-adds x 2; '

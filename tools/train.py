@@ -3,7 +3,7 @@
     python tools/train.py configs/maskrcnn_convnext_t_coco.py [--work-dir DIR] [--resume [PATH]]
         [--amp] [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
         [--trust-checkpoint PATH ...] [--allow-nonfinite] [--partial-load]
-        [--overwrite-checkpoints]
+        [--overwrite-checkpoints] [--amp-dtype float16|bfloat16]
 
 A thin command line over mmengine's Runner; convnext_backbone.cli prepares and checks the config
 first (work dir, AMP on CPU, type names, datasets, the data itself: annotation files, images,
@@ -38,7 +38,10 @@ def parse_args(argv=None):
     parser.add_argument('--resume', nargs='?', const='auto', metavar='PATH',
                         help='resume from PATH, or from the latest checkpoint of the work dir')
     parser.add_argument('--amp', action='store_true',
-                        help='mixed precision (GPU only; fp32 on CPU)')
+                        help='mixed precision (fp16 on a GPU; fp32 on a machine without one)')
+    parser.add_argument('--amp-dtype', choices=('float16', 'bfloat16'),
+                        help='mixed precision in this dtype (implies --amp); bfloat16 also '
+                        'runs on a CPU with bf16 support (autocast, CPUAutocastOptimWrapper)')
     parser.add_argument('--allow-nonfinite', action='store_true',
                         help='keep training when a loss is NaN/inf (warn instead of stopping)')
     parser.add_argument('--partial-load', action='store_true',
@@ -57,8 +60,9 @@ def main(argv=None):
     cfg = config.load_config(args.config, args.cfg_options)
     config.set_work_dir(cfg, args.config, args.work_dir)
     cfg.launcher = args.launcher
-    if args.amp:
-        config.enable_amp(cfg)
+    if args.amp or args.amp_dtype:
+        config.enable_amp(cfg, args.amp_dtype)
+    config.cpu_autocast_without_gpu(cfg)
     config.fall_back_to_fp32_without_gpu(cfg)
     config.trust_checkpoints(args.trust_checkpoint)
     config.set_resume(cfg, args.resume)

@@ -154,8 +154,8 @@ def _registered_names() -> List[Tuple[str, str]]:
     """``(name, what)`` for everything convnext_backbone registers."""
     from .. import registry
     names = []
-    for reg in (registry.MODELS, registry.OPTIM_WRAPPER_CONSTRUCTORS, registry.HOOKS,
-                registry.TRANSFORMS):
+    for reg in (registry.MODELS, registry.OPTIM_WRAPPER_CONSTRUCTORS, registry.OPTIM_WRAPPERS,
+                registry.HOOKS, registry.TRANSFORMS):
         reg.import_from_location()
         names += [(name, reg.name) for name in reg.module_dict]
     return names

@@ -1,8 +1,9 @@
 """How our tools prepare a config before mmengine's Runner takes it.
 
 One shape for detection and segmentation: load the config (with ``--cfg-options``), choose the
-work dir, make AMP configs run on a machine without a GPU (fp32, with a notice, instead of
-mmengine's assertion), set what ``--resume`` asks for, and flush denormals on CPU.
+work dir, make AMP configs run on a machine without a GPU (bf16 autocast on the CPU when asked
+for and supported, else fp32; with a notice, instead of mmengine's assertion), set what
+``--resume`` asks for, and flush denormals on CPU.
 """
 import os.path as osp
 from typing import Optional, Sequence
@@ -12,6 +13,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from ..checkpoint import check_checkpoint_file, trust_checkpoint
+from ..engine.cpu_autocast import cpu_supports_bf16
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
@@ -33,10 +35,33 @@ def set_work_dir(cfg: Config, config_path: str, work_dir: Optional[str]) -> None
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(config_path))[0])
 
 
-def enable_amp(cfg: Config) -> None:
-    """``--amp``: mixed precision through mmengine's AmpOptimWrapper, dynamic loss scale."""
+def enable_amp(cfg: Config, dtype: Optional[str] = None) -> None:
+    """``--amp``: mixed precision through mmengine's AmpOptimWrapper, dynamic loss scale;
+    ``--amp-dtype``: its autocast ``dtype`` ('float16' or 'bfloat16')."""
     cfg.optim_wrapper.type = 'AmpOptimWrapper'
     cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if dtype is not None:
+        cfg.optim_wrapper.dtype = dtype
+
+
+def cpu_autocast_without_gpu(cfg: Config) -> bool:
+    """A bf16 AMP config (``AmpOptimWrapper`` with ``dtype='bfloat16'``, e.g. from
+    ``--amp-dtype bfloat16``) on a machine without CUDA whose CPU runs bf16: bf16 autocast on
+    the CPU (``convnext_backbone.CPUAutocastOptimWrapper``) instead of mmengine's assertion.
+    Returns whether the config was changed (otherwise :func:`fall_back_to_fp32_without_gpu`
+    decides)."""
+    wrapper = cfg.get('optim_wrapper')
+    if (not wrapper or wrapper.get('type') != 'AmpOptimWrapper' or torch.cuda.is_available()
+            or str(wrapper.get('dtype')).replace('torch.', '') != 'bfloat16'
+            or not cpu_supports_bf16()):
+        return False
+    wrapper.type = 'convnext_backbone.CPUAutocastOptimWrapper'
+    for key in ('loss_scale', 'use_fsdp'):
+        wrapper.pop(key, None)
+    print_log('No CUDA device: this bf16 AMP config runs with bf16 autocast on the CPU '
+              '(CPUAutocastOptimWrapper: forward and losses in bf16, fp32 weights and '
+              'optimizer, no loss scaling; validation in fp32).', logger='current')
+    return True
 
 
 def fall_back_to_fp32_without_gpu(cfg: Config) -> bool:
@@ -48,10 +73,15 @@ def fall_back_to_fp32_without_gpu(cfg: Config) -> bool:
     if not wrapper or wrapper.get('type') != 'AmpOptimWrapper' or torch.cuda.is_available():
         return False
     wrapper.type = 'OptimWrapper'
-    for key in ('loss_scale', 'dtype', 'use_fsdp'):
+    dtype = wrapper.pop('dtype', None)
+    for key in ('loss_scale', 'use_fsdp'):
         wrapper.pop(key, None)
-    print_log('No CUDA device: this AMP (fp16) config runs in fp32 with OptimWrapper; results '
-              'and speed differ from the GPU recipe.', logger='current')
+    bf16 = (' (bf16 autocast on this CPU: tools/train.py --amp-dtype bfloat16)'
+            if cpu_supports_bf16()
+            else ' (this CPU has no bf16 support for autocast)')
+    print_log(f'No CUDA device: this AMP ({dtype or "float16"}) config runs in '
+              f'fp32 with OptimWrapper{bf16}; results and speed differ from the GPU recipe.',
+              logger='current')
     return True
 
 

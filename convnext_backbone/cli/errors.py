@@ -24,6 +24,7 @@ from typing import List, Optional, Tuple
 
 from ..checkpoint.errors import CheckpointError
 from ..engine.checkpoint_hook import WorkDirInUseError
+from ..engine.cpu_autocast import CPUAutocastError
 from ..engine.hooks import NonFiniteLossError
 from ..engine.layer_decay import LayerDecayConfigError
 from ..engine.model_fit import ModelFitError
@@ -40,7 +41,7 @@ from .distributed import LauncherError
 USER_ERRORS = (FileNotFoundError, UnknownTypeError, CheckpointError, NonFiniteLossError,
                DatasetNotFoundError, WorkDirError, WorkDirInUseError, DataError,
                ConvNeXtConfigError, ConvNeXtInputError, HookOptionError, LayerDecayConfigError,
-               ModelFitError, LauncherError)
+               ModelFitError, LauncherError, CPUAutocastError)
 
 #: How long the text of an unexpected exception may get before only its first line is kept.
 MESSAGE_LIMIT = 400

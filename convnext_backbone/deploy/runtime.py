@@ -1,5 +1,5 @@
 """Run an exported graph in onnxruntime, with the input contract checked first."""
-from typing import Dict
+from typing import Dict, Sequence
 
 import numpy as np
 
@@ -7,19 +7,21 @@ from .errors import ExportError
 
 
 class OnnxModel:
-    """An exported graph in an onnxruntime CPU session: ``model(images) -> {name: array}``.
+    """An exported graph in an onnxruntime session (CPU unless ``providers`` names others, e.g.
+    ``('CUDAExecutionProvider', 'CPUExecutionProvider')``): ``model(images) -> {name: array}``.
 
     ``images``: (N, 3, H, W) float32 (a torch tensor or numpy array), channels as loaded, values
     0-255, H and W multiples of ``size_divisor``; N = 1 for detection graphs.
     """
 
-    def __init__(self, path: str, threads: int = 0) -> None:
+    def __init__(self, path: str, threads: int = 0,
+                 providers: Sequence[str] = ('CPUExecutionProvider',)) -> None:
         import onnxruntime as ort
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+        self.session = ort.InferenceSession(path, options, providers=list(providers))
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.task = self.metadata.get('task', 'unknown')
         self.size_divisor = int(self.metadata.get('size_divisor', 1))

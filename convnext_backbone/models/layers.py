@@ -12,6 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+#: Floating dtypes whose normalisation statistics are computed in fp32.
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
 
 class LayerNorm2d(nn.LayerNorm):
     """LayerNorm over the channel dim of an NCHW tensor (the official "channels_first" LN).
@@ -61,6 +64,12 @@ class GRN(nn.Module):
     Computed as ``x * (1 + gamma * Nx) + beta``: ``1 + gamma * Nx`` is only (N, 1, 1, C), so the
     full-size work is a single fused multiply-add instead of three passes. ``gamma`` and ``beta``
     have shape (C,) and start at zero (the block starts as if GRN were absent), as in the paper.
+
+    The statistics ``Gx`` and ``Nx`` are computed and kept in fp32 whatever the input's dtype:
+    under fp16 autocast a spatial L2 norm of large activations exceeds fp16's range (65504) and
+    ``Nx`` turns into inf/inf = NaN; in bf16 it loses all but 8 bits. (CUDA autocast runs the
+    hosts' ``torch.norm`` in fp32 for the same reason; CPU autocast does not.) The result has
+    the dtype ``x`` and ``gamma`` promote to, as the official ``gamma * (x * Nx) + beta + x``.
     """
 
     def __init__(self, num_channels: int, eps: float = 1e-6) -> None:
@@ -70,9 +79,14 @@ class GRN(nn.Module):
         self.beta = nn.Parameter(torch.zeros(num_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gx = torch.linalg.vector_norm(x, ord=2, dim=(1, 2), keepdim=True)
+        low_precision = x.dtype in LOW_PRECISION
+        gx = torch.linalg.vector_norm(x, ord=2, dim=(1, 2), keepdim=True,
+                                      dtype=torch.float32 if low_precision else None)
         nx = gx / (gx.mean(dim=-1, keepdim=True) + self.eps)
-        return torch.addcmul(self.beta, x, 1 + self.gamma * nx)
+        scale = 1 + self.gamma * nx
+        if low_precision:
+            scale = scale.to(torch.result_type(x, self.gamma))
+        return torch.addcmul(self.beta, x, scale)
 
     def extra_repr(self) -> str:
         return f'{self.gamma.shape[0]}, eps={self.eps}'

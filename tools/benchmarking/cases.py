@@ -21,6 +21,7 @@ from convnext_backbone.models.fast_path import block_path
 from convnext_backbone.models.switches import SWITCHES
 
 from . import detectors, peers, segmentors
+from .device import DTYPES, on_device, synchronize
 from .measure import Case
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -102,9 +103,13 @@ def backbone_cases(args, only=None) -> List[Case]:
         keep = args.memory_format == 'channels_last'
         impls = [i for i in impls if i == 'ours' or i.endswith('_cl') == keep]
     models = peers.build_backbones(args.arch, [i.split('_')[0] for i in impls] + ['ours'])
-    x = torch.randn(args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(1))
+    models = {name: model.to(args.device) for name, model in models.items()}
+    x = torch.randn(args.batch, 3, args.size, args.size,
+                    generator=torch.Generator().manual_seed(1)).to(args.device)
     x_cl = x.contiguous(memory_format=torch.channels_last)
-    make = {'infer': _forward, 'train': _train}
+    def make(mode, model, inp):
+        return on_device({'infer': _forward, 'train': _train}[mode](model, inp), args.device,
+                         args.dtype)
     cases = []
     for impl in impls:
         model = models[impl.split('_')[0]]
@@ -113,7 +118,7 @@ def backbone_cases(args, only=None) -> List[Case]:
             model = copy.deepcopy(model).to(memory_format=torch.channels_last)
         fn = torch.compile(model) if args.compile else model
         for mode in args.modes.split(','):
-            cases.append(Case(impl, mode, fmt, make[mode](fn, inp), model=model))
+            cases.append(Case(impl, mode, fmt, make(mode, fn, inp), model=model))
             if impl == 'ours' and only is None and not args.compile:
                 cases[-1].note = paths_taken(model, cases[-1].step)
     if args.ablation:
@@ -121,21 +126,27 @@ def backbone_cases(args, only=None) -> List[Case]:
             if only is None or only == f'ours -{name}':
                 model = models['ours']
                 if changes is None:
-                    model = ConvNeXt(arch=args.arch, fast_path=False)
+                    model = ConvNeXt(arch=args.arch, fast_path=False).to(args.device)
                     model.load_state_dict(models['ours'].state_dict())
                 for mode in args.modes.split(','):
-                    step = switched(make[mode](model, x), changes or {})
+                    step = switched(make(mode, model, x), changes or {})
                     cases.append(Case(f'ours -{name}', mode, 'channels_first', step))
                     if only is None:
                         cases[-1].note = paths_taken(model, step)
     if only is None:
-        check_features(models['ours'], x, cases)
+        check_features(models['ours'], x, cases, FEATURE_TOLERANCE[args.dtype])
     return cases
 
 
-def check_features(ours, x, cases: List[Case]) -> None:
-    """Every other inference case must compute our features (max relative difference <= 1e-4,
-    noted in the case), before any timing counts."""
+# Largest relative feature difference allowed between a peer (under autocast in the dtype) and
+# our fp32 features: fp32 rounding, and about 3x what tests/models/test_mixed_precision.py
+# measured for bf16/fp16.
+FEATURE_TOLERANCE = {'fp32': 1e-4, 'bf16': 5e-2, 'fp16': 1e-2}
+
+
+def check_features(ours, x, cases: List[Case], tolerance: float = 1e-4) -> None:
+    """Every other inference case must compute our fp32 features (max relative difference <=
+    ``tolerance``, noted in the case), before any timing counts."""
     ours = ours.eval()
     with torch.no_grad():
         ref = ours(x)
@@ -146,7 +157,7 @@ def check_features(ours, x, cases: List[Case]) -> None:
                     outs = peers.output_norms(ours)(outs)
                 diff = peers.max_rel_diff(outs, ref)
                 case.note = f'max rel diff {diff:.1e}; {case.note}'.rstrip('; ')
-                if diff > 1e-4:
+                if diff > tolerance:
                     raise RuntimeError(f'{case.name} features differ from ours: {diff:.2e}')
 
 
@@ -157,7 +168,7 @@ def host_cases(args, only=None) -> List[Case]:
     MMLogger.get_instance('benchmark_backbone', log_level='WARNING')  # quiet constructors
     if args.mode == 'maskrcnn':
         built = detectors.build_detectors(_config('maskrcnn_convnext_t_coco.py'))
-        data = detectors.detection_batch(args.batch, args.size)
+        data = detectors.detection_batch(args.batch, args.size, height=args.height)
     else:
         built = segmentors.build_segmentors(_config('upernet/upernet_convnext_t_160k_ade20k.py',
                                                     'upernet_convnext_t_ade20k.py'), args.size)
@@ -166,31 +177,51 @@ def host_cases(args, only=None) -> List[Case]:
     for name, (model, optim) in built.items():
         if only is not None and name != only:
             continue
+        model.to(args.device)
+        optim = mixed_precision_wrapper(optim, args.device, args.dtype)
         for mode in args.modes.split(','):
-            if mode == 'train':
+            if mode == 'train':  # autocast from the optim wrapper, as in a training run
                 def step(model=model, optim=optim):
                     model.train()
-                    return model.train_step(data, optim)
+                    out = model.train_step(data, optim)
+                    synchronize(args.device)
+                    return out
             else:
                 def step(model=model):
                     model.eval()
                     with torch.no_grad():
                         return model.test_step(data)
+                step = on_device(step, args.device, args.dtype)
             cases.append(Case(name, mode, 'channels_first', step))
             if only is None:
-                cases[-1].note = f'loss {first_loss(model, data):.6f}'
+                cases[-1].note = f'loss {first_loss(model, data, args.device, args.dtype):.6f}'
     return cases
 
 
-def first_loss(model, data) -> float:
+def mixed_precision_wrapper(optim, device: str, dtype: str):
+    """The fp32 ``OptimWrapper`` of a host-model pair, or for ``--dtype bf16/fp16`` the wrapper
+    a mixed-precision run uses: mmengine's ``AmpOptimWrapper`` on CUDA (dynamic loss scale), our
+    ``CPUAutocastOptimWrapper`` (bf16) on the CPU; same optimizer."""
+    if dtype == 'fp32':
+        return optim
+    dtype_name = {'bf16': 'bfloat16', 'fp16': 'float16'}[dtype]
+    if device == 'cuda':
+        from mmengine.optim import AmpOptimWrapper
+        return AmpOptimWrapper(optimizer=optim.optimizer, dtype=dtype_name)
+    from convnext_backbone.engine import CPUAutocastOptimWrapper
+    return CPUAutocastOptimWrapper(optimizer=optim.optimizer, dtype=dtype_name)
+
+
+def first_loss(model, data, device: str = 'cpu', dtype: str = 'fp32') -> float:
     """The loss of ``data`` before any update, stochastic depth off (its random masks are drawn
-    differently by the two backbones), the same seed for the samplers: equal models, equal loss."""
+    differently by the two backbones), the same seed for the samplers: equal models, equal loss
+    (under autocast in ``dtype``: equal to its rounding)."""
     drop = {m: m.drop_prob for m in model.modules() if hasattr(m, 'drop_prob')}
     for m in drop:
         m.drop_prob = 0.
     torch.manual_seed(0)
     model.train()
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast(device, dtype=DTYPES[dtype], enabled=dtype != 'fp32'):
         batch = model.data_preprocessor(data, True)
         loss = float(model.parse_losses(model(**batch, mode='loss'))[0])
     for m, p in drop.items():
@@ -199,14 +230,16 @@ def first_loss(model, data) -> float:
 
 
 def with_cp_cases(args, only=None) -> List[Case]:
-    x = torch.randn(args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(1))
+    x = torch.randn(args.batch, 3, args.size, args.size,
+                    generator=torch.Generator().manual_seed(1)).to(args.device)
     cases = []
     base = peers.build_backbones(args.arch, ['ours'])['ours']
     for name, with_cp in (('ours', False), ('ours with_cp', True)):
         if only is None or name == only:
             model = ConvNeXt(arch=args.arch, with_cp=with_cp)
             model.load_state_dict(base.state_dict())
-            cases.append(Case(name, 'train', 'channels_first', _train(model, x)))
+            step = on_device(_train(model.to(args.device), x), args.device, args.dtype)
+            cases.append(Case(name, 'train', 'channels_first', step))
     return cases
 
 

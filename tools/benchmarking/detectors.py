@@ -14,26 +14,29 @@ def build_detectors(ours_config: str, theirs_config: str = MASKRCNN_MMDET, seed:
     return build_pair(ours_config, theirs_config, 'mmdet', seed)
 
 
-def detection_batch(batch: int, size: int, num_boxes: int = 4, seed: int = 0) -> dict:
-    """Random uint8 images and ground truth (boxes, labels, bitmap masks) as DetDataSamples."""
+def detection_batch(batch: int, size: int, num_boxes: int = 4, seed: int = 0,
+                    height: int = None) -> dict:
+    """Random uint8 images of ``height`` (default ``size``) x ``size`` and ground truth (boxes,
+    labels, bitmap masks) as DetDataSamples."""
     import numpy as np
     from mmdet.structures import DetDataSample
     from mmdet.structures.mask import BitmapMasks
     from mmengine.structures import InstanceData
+    h, w = height or size, size
     gen = torch.Generator().manual_seed(seed)
     inputs, samples = [], []
     for _ in range(batch):
-        inputs.append(torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=gen))
-        xy = torch.rand(num_boxes, 2, generator=gen) * size * 0.6
-        wh = size * (0.1 + 0.3 * torch.rand(num_boxes, 2, generator=gen))
-        boxes = torch.cat([xy, (xy + wh).clamp(max=size - 1)], 1)
-        masks = np.zeros((num_boxes, size, size), dtype=np.uint8)
+        inputs.append(torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=gen))
+        xy = torch.rand(num_boxes, 2, generator=gen) * min(h, w) * 0.6
+        wh = min(h, w) * (0.1 + 0.3 * torch.rand(num_boxes, 2, generator=gen))
+        boxes = torch.cat([xy, (xy + wh).clamp(max=min(h, w) - 1)], 1)
+        masks = np.zeros((num_boxes, h, w), dtype=np.uint8)
         for k, (x0, y0, x1, y1) in enumerate(boxes.round().int().tolist()):
             masks[k, y0:y1, x0:x1] = 1
-        sample = DetDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
+        sample = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
                                              scale_factor=(1.0, 1.0), flip=False))
         sample.gt_instances = InstanceData(
             bboxes=boxes, labels=torch.randint(0, 80, (num_boxes,), generator=gen),
-            masks=BitmapMasks(masks, size, size))
+            masks=BitmapMasks(masks, h, w))
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)

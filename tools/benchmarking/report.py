@@ -24,7 +24,13 @@ def summarize(cases: List[Case], gflops: float) -> str:
         paired = format_ratio(c.times, ref.times) if ref and ref is not c else '-'
         floor = f'{c.flops / (gflops * 1e9) / med:.0%}' if c.flops else '-'
         peak = f'{c.peak_mb:.0f}' if c.peak_mb is not None else '-'
-        lines.append(f'| {c.name} | {c.fmt} | {c.mode} | {med:.3f} | {(q[2] - q[0]) / med:.0%} | '
+        lines.append(f'| {c.name} | {c.fmt} | {c.mode} | {_seconds(med)} | '
+                     f'{(q[2] - q[0]) / med:.0%} | '
                      f'{ratio} | {paired} | {floor} | {peak} | '
                      f'{statistics.median(c.faults):,.0f} | {c.note} |')
     return '\n'.join(lines)
+
+
+def _seconds(value: float) -> str:
+    """Three decimals, or four significant digits below 0.1 s (GPU steps take milliseconds)."""
+    return f'{value:.3f}' if value >= 0.1 else f'{value:.4g}'
