@@ -6,7 +6,9 @@ The reference: mmdet's own ``LearningRateDecayOptimizerConstructor`` (the offici
 with anything outside the backbone on the top layer id) gives each parameter's layer-decayed lr
 and its decay / no-decay split; on top of it the host recipe's multipliers as the configs state
 them: backbone lr x0.1; no weight decay for query embeddings, query features, level embeddings
-and normalisation layers (Mask2Former). Models are built on the meta device (no memory).
+and normalisation layers (Mask2Former); and the constructor's one rule of its own: the tables of
+``nn.Embedding`` modules are never decayed (DINO's query and denoising label embeddings, which
+its host decays). Models are built on the meta device (no memory).
 """
 import pytest
 import torch.nn as nn
@@ -44,12 +46,14 @@ def reference(model, cfg):
     norm_params = {id(p) for m in model.modules() if isinstance(m, NORMS)
                    for p in m.parameters(recurse=False)} if paramwise.get(
                        'norm_decay_mult') == 0 else set()
+    embedding_tables = {id(p) for m in model.modules() if isinstance(m, nn.Embedding)
+                        for p in m.parameters(recurse=False)}
     table = {}
     for name, param in model.named_parameters():
         lr, wd = by_id[id(param)]
         if name.startswith('backbone.'):
             lr *= keys['backbone']['lr_mult']
-        if any(k in name for k in no_decay_keys) or id(param) in norm_params:
+        if any(k in name for k in no_decay_keys) or id(param) in norm_params | embedding_tables:
             wd = 0.
         table[name] = (lr, wd)
     return table
@@ -75,8 +79,11 @@ def test_every_parameter_gets_its_layer_decay_and_the_hosts_multipliers(path):
     assert not wrong, f'{len(wrong)} of {len(names)} differ, e.g. {list(wrong.items())[:3]}'
     # The rules really act on these heads: the embeddings named by the host go without decay,
     # the head's weights at the full lr with decay, the stem far below the backbone's top.
+    tables = {id(p) for m in model.modules() if isinstance(m, nn.Embedding)
+              for p in m.parameters(recurse=False)}
     head = [n for n in names if not n.startswith('backbone.') and n.endswith('.weight')
-            and names[n].ndim > 1 and not any(k in n for k in ('embed', 'query_feat'))]
+            and names[n].ndim > 1 and id(names[n]) not in tables
+            and not any(k in n for k in ('embed', 'query_feat'))]
     base_lr = cfg.optim_wrapper.optimizer.lr
     assert head and all(expected[n] == (base_lr, cfg.optim_wrapper.optimizer.weight_decay)
                         for n in head)

@@ -13,8 +13,10 @@ lr x0.1 (``custom_keys``). Ours on top, through
 ``convnext_backbone.LayerDecayOptimWrapperConstructor``: layer-wise lr decay 0.9 inside the
 backbone (the ConvNeXt paper's rule; its top layer keeps the host's 0.1x), neck, transformer
 and head at the full lr (top layer id); no weight decay on any bias or 1-D parameter (the host
-decays them with 1e-4), layer scale or GRN parameter; the query and level embeddings keep the
-host's decay (it sets none for them). Defaults: ConvNeXt-T, drop path 0.4 and layer scale 1.0
+decays them with 1e-4), layer scale or GRN parameter, nor on the tables of ``nn.Embedding``
+modules (``query_embedding``, the denoising ``label_embedding``: the constructor's one rule for
+every head; the host decays them with 1e-4); ``level_embed``, a bare parameter, keeps the host's
+decay. Defaults: ConvNeXt-T, drop path 0.4 and layer scale 1.0
 (the ConvNeXt paper's detection values for T), IN-1K weights.
 """
 _base_ = ['mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py']
