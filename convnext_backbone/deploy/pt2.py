@@ -1,5 +1,5 @@
 """``torch.export`` programs (``.pt2``) of the backbone and segmentor wrappers: the same graphs as
-the ONNX export (preprocessing inside, H and W dynamic multiples of the size divisor, batch
+the ONNX export (preprocessing and padding inside, H and W dynamic from ``minimum`` up, batch
 dynamic), for PyTorch runtimes (AOTInductor, ExecuTorch). Load with ``torch.export.load(path)
 .module()``. Detectors are ONNX only: their post-processing has data-dependent shapes (how many
 boxes survive NMS) that ``torch.export`` would need custom operators for.
@@ -14,7 +14,7 @@ from torch import nn
 from .errors import ExportError
 
 
-def export_pt2(wrapper: nn.Module, task: str, out: str, shape: Tuple[int, int], divisor: int,
+def export_pt2(wrapper: nn.Module, task: str, out: str, shape: Tuple[int, int], minimum: int = 1,
                static: bool = False, seed: int = 0) -> str:
     """Export ``wrapper`` with ``torch.export`` on a random batch of ``shape`` and save ``out``."""
     if task == 'detection':
@@ -25,8 +25,8 @@ def export_pt2(wrapper: nn.Module, task: str, out: str, shape: Tuple[int, int], 
     images = torch.rand(1 if static else 2, 3, *shape, generator=generator) * 255
     dynamic = None if static else {'images': {
         0: torch.export.Dim('batch', min=1, max=1024),
-        2: divisor * torch.export.Dim('height_div', min=1, max=1024),
-        3: divisor * torch.export.Dim('width_div', min=1, max=1024)}}
+        2: torch.export.Dim('height', min=max(minimum, 2), max=32768),
+        3: torch.export.Dim('width', min=max(minimum, 2), max=32768)}}
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')

@@ -1,0 +1,143 @@
+"""The exported graphs in plain onnxruntime, fed per the contract, against the hosts' own
+inference APIs (mmdet's ``inference_detector``, mmseg's ``inference_model``) on image files of
+everyday sizes that need padding after the resize: trained toy models, the toy Cascade, the
+flagship-size Mask R-CNN, the user's image formats, and the docs' plain-onnxruntime example run
+as written."""
+import re
+
+import numpy as np
+import pytest
+from deploy_cases import (
+    EXPORT_SHAPE,
+    TOY_CASCADE,
+    TOY_DET,
+    TOY_DET_REL,
+    TOY_SEG,
+    TOY_SEG_REL,
+    assert_equals_host,
+)
+
+from conftest import REPO, load_tool, run_tool
+
+pytest.importorskip('onnxruntime')
+cv2 = pytest.importorskip('cv2')
+
+from convnext_backbone.deploy import build_model, export, load_config  # noqa: E402
+from convnext_backbone.deploy.verify import SIZES, verify, write_images  # noqa: E402
+
+FLAGSHIP = str(REPO / 'configs/maskrcnn_convnext_t_coco.py')
+
+
+@pytest.fixture(scope='module')
+def trained_det(toy_root, tmp_path_factory):
+    """The toy Mask R-CNN after 2 training iterations (4 images, batch 2)."""
+    coco, work = toy_root / 'coco', tmp_path_factory.mktemp('deploy_det')
+    ann = f'{coco}/annotations/instances_val2017.json'
+    run_tool(REPO / 'tools' / 'train.py', TOY_DET_REL, '--work-dir', work, '--cfg-options',
+             f'train_dataloader.dataset.data_root={coco}/',
+             f'val_dataloader.dataset.data_root={coco}/', f'val_evaluator.ann_file={ann}',
+             'train_dataloader.batch_size=2', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=5',
+             'default_hooks.checkpoint.interval=1')
+    return work / 'epoch_1.pth'
+
+
+@pytest.fixture(scope='module')
+def trained_seg(toy_root, tmp_path_factory):
+    """The toy UperNet after 2 training iterations (batch 2)."""
+    ade, work = toy_root / 'ade' / 'ADEChallengeData2016', tmp_path_factory.mktemp('deploy_seg')
+    run_tool(REPO / 'tools' / 'train.py', TOY_SEG_REL, '--work-dir', work, '--cfg-options',
+             *[f'{loader}.dataset.data_root={ade}' for loader in
+               ('train_dataloader', 'val_dataloader', 'test_dataloader')],
+             'train_dataloader.batch_size=2', 'train_cfg.max_iters=2', 'train_cfg.val_interval=5',
+             'default_hooks.checkpoint.interval=2')
+    return work / 'iter_2.pth'
+
+
+@pytest.fixture(scope='module')
+def image_files(tmp_path_factory):
+    """JPEG files of 375x500, 500x375, 150x227 and 33x47 (H x W)."""
+    return write_images(str(tmp_path_factory.mktemp('images')), SIZES)
+
+
+@pytest.fixture(scope='module')
+def toy_det_onnx(tmp_path_factory):
+    return export(TOY_DET, None, str(tmp_path_factory.mktemp('det') / 'det.onnx'),
+                  shape=EXPORT_SHAPE)
+
+
+@pytest.mark.slow  # trains briefly through tools/train.py (subprocess)
+@pytest.mark.parametrize('config, weights', [(TOY_DET, 'trained_det'), (TOY_SEG, 'trained_seg')],
+                         ids=['maskrcnn', 'upernet'])
+def test_trained_toy_models(request, tmp_path, image_files, config, weights):
+    checkpoint = str(request.getfixturevalue(weights))
+    out = export(config, checkpoint, str(tmp_path / 'model.onnx'), shape=EXPORT_SHAPE)
+    assert_equals_host(verify(config, checkpoint, out, image_paths=image_files))
+
+
+@pytest.mark.slow  # another whole-model export and 8 detector runs (~30 s)
+def test_cascade_toy(tmp_path, image_files):
+    """Three box stages (the last class-agnostic), class scores and masks averaged."""
+    out = export(TOY_CASCADE, None, str(tmp_path / 'cascade.onnx'), shape=EXPORT_SHAPE)
+    assert_equals_host(verify(TOY_CASCADE, None, out, image_paths=image_files))
+
+
+@pytest.mark.slow  # a full-width Mask R-CNN ConvNeXt-T (random weights): ~1 minute
+def test_flagship_mask_rcnn(tmp_path, image_files):
+    """The flagship config, at a cheaper test resize (333x200 instead of 1333x800: the same
+    code, fewer pixels) and a lower score threshold (random weights score low)."""
+    options = {'test_dataloader.dataset.pipeline.1.scale': (333, 200),
+               'model.test_cfg.rcnn.score_thr': 0.02}
+    out = export(FLAGSHIP, None, str(tmp_path / 'flagship.onnx'), shape=(128, 128),
+                 cfg_options=options)
+    assert_equals_host(verify(FLAGSHIP, None, out, cfg_options=options, image_paths=image_files))
+
+
+def test_image_formats_through_the_tool(tmp_path, capsys):
+    """--verify-image with the files users have: grayscale, RGBA and 16-bit PNGs."""
+    rgb = cv2.imread(write_images(str(tmp_path), [(97, 131)])[0])
+    paths = {'gray.png': cv2.cvtColor(rgb, cv2.COLOR_BGR2GRAY),
+             'rgba.png': cv2.cvtColor(rgb, cv2.COLOR_BGR2BGRA),
+             'deep.png': rgb.astype(np.uint16) * 257}
+    for name, image in paths.items():
+        cv2.imwrite(str(tmp_path / name), image)
+    load_tool('export').main([TOY_DET, 'none', '--out', str(tmp_path / 'det.onnx'), '--shape',
+                              *map(str, EXPORT_SHAPE), '--verify-image',
+                              *[str(tmp_path / name) for name in paths]])
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith(str(tmp_path))]
+    assert len(lines) == 3 and all("'ok': True" in line for line in lines), out
+    assert out.strip().endswith('verify: graph equals the host')
+
+
+def doc_snippets():
+    """The python blocks of docs/deployment.md marked ``<!-- tested: ... -->``, in order."""
+    text = (REPO / 'docs' / 'deployment.md').read_text()
+    return re.findall(r'<!-- tested: [^>]*-->\s*```python\n(.*?)```', text, re.S)
+
+
+def test_docs_plain_onnxruntime_example(toy_det_onnx, image_files, tmp_path, monkeypatch):
+    """The docs' example (numpy, cv2, onnxruntime; no project import) run as written on an
+    image file gives mmdet's own boxes, labels, scores and masks."""
+    import shutil
+
+    import torch
+    from mmdet.apis import inference_detector
+    snippets = doc_snippets()
+    assert len(snippets) == 2 and all('convnext_backbone' not in s for s in snippets)
+    shutil.copy(toy_det_onnx, tmp_path / 'maskrcnn.onnx')
+    model = build_model(load_config(TOY_DET))
+    model.cfg = load_config(TOY_DET)
+    monkeypatch.chdir(tmp_path)
+    for source in image_files[:2]:
+        shutil.copy(source, tmp_path / 'demo.jpg')
+        scope = {}
+        for snippet in snippets:
+            exec(compile(snippet, 'docs/deployment.md', 'exec'), scope)
+        host = inference_detector(model, str(tmp_path / 'demo.jpg')).pred_instances
+        assert len(scope['boxes']) == len(host.scores) > 0
+        assert np.array_equal(scope['labels'], host.labels.numpy())
+        assert np.abs(scope['boxes'] - host.bboxes.numpy()).max() < 0.05
+        assert np.abs(scope['scores'] - host.scores.numpy()).max() < 1e-4
+        ours = torch.from_numpy(np.stack(scope['binary']))
+        iou = (ours & host.masks).sum((1, 2)) / (ours | host.masks).sum((1, 2)).clamp(min=1)
+        assert iou.min() >= 0.99, iou
