@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .errors import ExportError
-from .preprocess import check_shape, min_input_size
+from .preprocess import check_shape, coarsest_stride, min_input_size
 
 OPSET = 17
 
@@ -241,7 +241,7 @@ def export(config: str, checkpoint: Optional[str], out: str, shape: Optional[Seq
         notes.extend(host_notes(cfg, task))
     if out.endswith('.pt2'):
         from .pt2 import export_pt2
-        return export_pt2(wrapper, task, out, shape, minimum, static=static)
+        return export_pt2(wrapper, task, out, shape, coarsest_stride(model), static=static)
     metadata = {'config': os.path.basename(config),
                 **graph_metadata(cfg, model, wrapper, task)}
     return export_onnx(wrapper, task, out, shape, minimum, metadata, static=static)

@@ -86,15 +86,24 @@ def size_divisor(model: nn.Module) -> int:
     return padding_rule(getattr(model, 'data_preprocessor', None))[0]
 
 
-def min_input_size(model: nn.Module) -> int:
-    """The smallest H and W the graph accepts: the backbone needs at least one pixel at its
-    coarsest stride, which the padding provides when it pads to a multiple of that stride."""
+def coarsest_stride(model: nn.Module) -> int:
+    """The backbone's largest output stride (32 for ConvNeXt's four stages)."""
     backbone = getattr(model, 'backbone', model)
     stride = 1
     for s in getattr(backbone, 'out_strides', (32,)):
         stride = math.lcm(stride, int(s))
+    return stride
+
+
+def min_input_size(model: nn.Module, cells: int = 1) -> int:
+    """The smallest H and W the graph accepts: the backbone needs ``cells`` pixels at its
+    coarsest stride, which the padding may provide."""
+    stride = coarsest_stride(model)
     divisor, minimum, _ = padding_rule(getattr(model, 'data_preprocessor', None))
-    return 1 if divisor % stride == 0 or min(minimum) >= stride else stride
+    for size in range(1, (cells + 1) * max(stride, divisor) + 1):
+        if min(padded_length(size, divisor, m) for m in minimum) // stride >= cells:
+            return size
+    return cells * stride
 
 
 def check_shape(shape, minimum: int = 1, what: str = '--shape') -> None:

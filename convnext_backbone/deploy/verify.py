@@ -81,8 +81,9 @@ def graph_input(cfg, path: str) -> dict:
 
 
 def compare_detections(out: Dict[str, np.ndarray], host, scale_factor, ori_shape,
-                       mask_thr: float = 0.5) -> dict:
+                       mask_thr: float = 0.5, limits: Optional[dict] = None) -> dict:
     """Graph detections (input pixels, RoI masks) against mmdet's ``pred_instances``."""
+    limits = {**LIMITS, **(limits or {})}
     n_graph, n_host = len(out['scores']), len(host.scores)
     report = dict(count_graph=n_graph, count_host=n_host)
     n = min(n_graph, n_host)
@@ -99,22 +100,24 @@ def compare_detections(out: Dict[str, np.ndarray], host, scale_factor, ori_shape
         ious.append(1.0 if union == 0 else float((mine & theirs).sum() / union))
     report['mask_iou_min'] = min(ious) if ious else 1.0
     report['ok'] = (n_graph == n_host and report['labels_equal'] and
-                    report['box_diff'] <= LIMITS['box_diff'] and
-                    report['score_diff'] <= LIMITS['score_diff'] and
-                    report['mask_iou_min'] >= LIMITS['mask_iou_min'])
+                    report['box_diff'] <= limits['box_diff'] and
+                    report['score_diff'] <= limits['score_diff'] and
+                    report['mask_iou_min'] >= limits['mask_iou_min'])
     return report
 
 
-def compare_seg(logits: np.ndarray, host, ori_shape, align_corners: bool) -> dict:
+def compare_seg(logits: np.ndarray, host, ori_shape, align_corners: bool,
+                limits: Optional[dict] = None) -> dict:
     """Graph seg logits (input size) resized as mmseg resizes them, against its result."""
+    limits = {**LIMITS, **(limits or {})}
     resized = F.interpolate(torch.from_numpy(logits), size=tuple(ori_shape), mode='bilinear',
                             align_corners=align_corners)[0]
     theirs = host.seg_logits.data
     agreement = float((resized.argmax(0) == theirs.argmax(0)).float().mean())
     report = dict(max_abs_diff=float((resized - theirs).abs().max()),
                   argmax_agreement=agreement)
-    report['ok'] = (report['max_abs_diff'] <= LIMITS['max_abs_diff'] and
-                    agreement >= LIMITS['argmax_agreement'])
+    report['ok'] = (report['max_abs_diff'] <= limits['max_abs_diff'] and
+                    agreement >= limits['argmax_agreement'])
     return report
 
 
@@ -129,10 +132,10 @@ def host_inference(model, path: str):
 
 def verify(config: str, checkpoint: Optional[str], onnx_path: str,
            cfg_options: Optional[dict] = None, image_paths: Optional[Sequence[str]] = None,
-           model=None) -> dict:
+           model=None, limits: Optional[dict] = None) -> dict:
     """Run ``onnx_path`` per the contract and the host's inference on the same image files;
     returns ``{'images': {path: report}, 'ok': all agree}``. ``model`` (built from the same
-    config and weights) saves building it again."""
+    config and weights) saves building it again; ``limits`` overrides :data:`LIMITS`."""
     graph = OnnxModel(onnx_path)
     cfg = load_config(config, cfg_options)
     if model is None:
@@ -146,13 +149,13 @@ def verify(config: str, checkpoint: Optional[str], onnx_path: str,
             if not os.path.isfile(path):
                 raise ExportError(f'--verify-image {path} does not exist: give the path of an '
                                   'image file.')
-        reports = {path: _verify_one(graph, model, cfg, path) for path in paths}
+        reports = {path: _verify_one(graph, model, cfg, path, limits) for path in paths}
         if not image_paths:
             reports = {os.path.basename(p): r for p, r in reports.items()}
     return dict(task=graph.task, ok=all(r['ok'] for r in reports.values()), images=reports)
 
 
-def _verify_one(graph: OnnxModel, model, cfg, path: str) -> dict:
+def _verify_one(graph: OnnxModel, model, cfg, path: str, limits: Optional[dict]) -> dict:
     try:
         data = graph_input(cfg, path)
     except Exception as exc:  # unreadable files and the like: the pipeline's own message
@@ -166,11 +169,11 @@ def _verify_one(graph: OnnxModel, model, cfg, path: str) -> dict:
         host = host_inference(model, path)
         mask_thr = float(graph.metadata.get('mask_thr_binary', 0.5))
         return {**base, **compare_detections(out, host, data['scale_factor'],
-                                             data['ori_shape'], mask_thr)}
+                                             data['ori_shape'], mask_thr, limits)}
     if graph.task == 'segmentation':
         align = graph.metadata.get('align_corners', 'false') == 'true'
         return {**base, **compare_seg(out['seg_logits'], host_inference(model, path),
-                                      data['ori_shape'], align)}
+                                      data['ori_shape'], align, limits)}
     with torch.no_grad():  # backbone: features of the preprocessed (padded) image
         feats = model.backbone(model.data_preprocessor(dict(inputs=list(images)))['inputs'])
     diff = max(float(np.abs(out[name] - feat.numpy()).max())
