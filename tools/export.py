@@ -12,7 +12,7 @@ docs/deployment.md); segmentation ``seg_logits`` (N, C, H, W); backbone ``feat0.
 The metadata holds the class names, the resize rule and the test-time thresholds.
 --shape is the size traced at export (default 256 256). --static fixes the input to
 (1, 3) + --shape. --out FILE.pt2 writes a torch.export program instead (backbone and
-segmentors). CHECKPOINT 'none' exports random weights.
+segmentors; H and W multiples of 32). CHECKPOINT 'none' exports random weights.
 --verify compares the graph in onnxruntime with mmdet's inference_detector / mmseg's
 inference_model on generated image files of everyday sizes; --verify-image PATH on yours.
 Configs that test with sliding windows are refused: add --cfg-options model.test_cfg.mode=whole.
