@@ -10,7 +10,8 @@ Used by ``tools/export.py --verify`` / ``--verify-image`` and the tests. For eac
   resize's scale factor, RoI masks pasted at the original size (:mod:`.paste`), seg logits
   resized bilinearly to the original size.
 
-Acceptance (:data:`LIMITS`): the same number of detections and labels, boxes within 0.05 px,
+Acceptance (:data:`LIMITS`): the same number of detections, each matched to a host detection of
+the same label (rank by rank, up to the order of near-equal scores), boxes within 0.05 px,
 scores within 1e-4, binary masks IoU >= 0.99; seg logits within 1e-3, argmax agreement >=
 99.9%. Without image files, :func:`write_images` writes generated ones of everyday sizes that
 need padding after the resize.
@@ -80,24 +81,46 @@ def graph_input(cfg, path: str) -> dict:
                 ori_shape=tuple(results['ori_shape']))
 
 
+def match_detections(out: Dict[str, np.ndarray], boxes: np.ndarray, host,
+                     score_tol: float) -> List[tuple]:
+    """Pairs (graph index, host index): each graph detection with the unused host detection of
+    the same label, a score within ``score_tol`` and the nearest box. Rank by rank would do
+    for distinct scores; detections whose scores tie within float noise (random-weight
+    cascades score many alike) may come in either order on the two sides."""
+    host_boxes, host_labels = host.bboxes.numpy(), host.labels.numpy()
+    host_scores, used, pairs = host.scores.numpy(), set(), []
+    for i, (box, label, score) in enumerate(zip(boxes, out['labels'], out['scores'])):
+        candidates = [j for j in np.nonzero((host_labels == label) &
+                                            (np.abs(host_scores - score) <= score_tol))[0]
+                      if j not in used]
+        if candidates:
+            j = min(candidates, key=lambda j: np.abs(host_boxes[j] - box).max())
+            used.add(j)
+            pairs.append((i, j))
+    return pairs
+
+
 def compare_detections(out: Dict[str, np.ndarray], host, scale_factor, ori_shape,
                        mask_thr: float = 0.5, limits: Optional[dict] = None) -> dict:
-    """Graph detections (input pixels, RoI masks) against mmdet's ``pred_instances``."""
+    """Graph detections (input pixels, RoI masks) against mmdet's ``pred_instances``, matched
+    by :func:`match_detections`."""
     limits = {**LIMITS, **(limits or {})}
     n_graph, n_host = len(out['scores']), len(host.scores)
     report = dict(count_graph=n_graph, count_host=n_host)
-    n = min(n_graph, n_host)
     boxes = out['boxes'] / np.asarray(scale_factor * 2, np.float32)  # (w, h, w, h)
-    report['labels_equal'] = n_graph == n_host and bool(
-        np.array_equal(out['labels'], host.labels.numpy()))
-    report['box_diff'] = float(np.abs(boxes[:n] - host.bboxes[:n].numpy()).max()) if n else 0.
-    report['score_diff'] = float(np.abs(out['scores'][:n] - host.scores[:n].numpy()).max()) \
-        if n else 0.
-    masks = paste_masks(out['masks'][:n], boxes[:n], *ori_shape, threshold=mask_thr)
+    pairs = match_detections(out, boxes, host, limits['score_diff'])
+    mine, theirs = [i for i, _ in pairs], [j for _, j in pairs]
+    report['unmatched'] = n_graph - len(pairs)
+    report['labels_equal'] = n_graph == n_host == len(pairs)
+    report['box_diff'] = float(np.abs(boxes[mine] - host.bboxes[theirs].numpy()).max()) \
+        if pairs else 0.
+    report['score_diff'] = float(np.abs(out['scores'][mine] - host.scores[theirs].numpy()).max()) \
+        if pairs else 0.
+    masks = paste_masks(out['masks'][mine], boxes[mine], *ori_shape, threshold=mask_thr)
     ious = []
-    for mine, theirs in zip(masks, host.masks[:n].numpy().astype(bool)):
-        union = (mine | theirs).sum()
-        ious.append(1.0 if union == 0 else float((mine & theirs).sum() / union))
+    for ours, host_mask in zip(masks, host.masks[theirs].numpy().astype(bool)):
+        union = (ours | host_mask).sum()
+        ious.append(1.0 if union == 0 else float((ours & host_mask).sum() / union))
     report['mask_iou_min'] = min(ious) if ious else 1.0
     report['ok'] = (n_graph == n_host and report['labels_equal'] and
                     report['box_diff'] <= limits['box_diff'] and

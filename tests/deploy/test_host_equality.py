@@ -170,3 +170,28 @@ def test_docs_plain_onnxruntime_example(toy_det_onnx, image_files, tmp_path, mon
         ours = torch.from_numpy(np.stack(scope['binary']))
         iou = (ours & host.masks).sum((1, 2)) / (ours | host.masks).sum((1, 2)).clamp(min=1)
         assert iou.min() >= 0.99, iou
+
+
+def test_detections_are_matched_across_near_ties():
+    """Detections whose scores tie within float noise may come in either order: matched by
+    label and box, not by rank; a box that moved is still a difference."""
+    import torch
+    from mmengine.structures import InstanceData
+
+    from convnext_backbone.deploy.verify import compare_detections
+    boxes = np.array([[10, 10, 50, 50], [60, 5, 90, 40], [0, 0, 20, 30]], np.float32)
+    out = dict(boxes=boxes, scores=np.array([0.9, 0.50001, 0.5], np.float32),
+               labels=np.array([1, 2, 3]), masks=np.full((3, 28, 28), 0.9, np.float32))
+    order = [0, 2, 1]  # the two near-tied detections swapped
+    host = InstanceData(bboxes=torch.from_numpy(boxes[order]),
+                        scores=torch.tensor([0.9, 0.50000, 0.50001]),
+                        labels=torch.tensor([1, 3, 2]), masks=torch.zeros(3, 100, 100,
+                                                                          dtype=torch.bool))
+    for i, j in enumerate(order):
+        x0, y0, x1, y1 = boxes[j].astype(int)
+        host.masks[i, y0:y1, x0:x1] = True
+    report = compare_detections(out, host, (1.0, 1.0), (100, 100))
+    assert report['ok'] and report['unmatched'] == 0 and report['box_diff'] == 0, report
+    host.bboxes[1, 2] += 1.0  # a box one pixel off
+    report = compare_detections(out, host, (1.0, 1.0), (100, 100))
+    assert not report['ok'] and report['box_diff'] == 1.0, report
