@@ -10,9 +10,11 @@ Cases (random weights; nothing is downloaded):
   maskrcnn       configs/maskrcnn_convnext_t_coco.py, one image of --det-shape
   upernet        configs/upernet/upernet_convnext_t_160k_ade20k.py, one 512x512 image
                  (whole-image inference)
-Both sides include the data preprocessing and the post-processing (detections with masks at the
-input size / seg logits at the input size). Eager = the mmdet/mmseg model's own test_step on our
-backbone (its CPU fast path on); ONNX = tools/export.py's graph in an onnxruntime CPU session.
+Both sides include the data preprocessing and the post-processing (detections with binary masks
+at the input size: the ONNX side pastes the graph's 28x28 masks with
+convnext_backbone.deploy.paste; seg logits at the input size). Eager = the mmdet/mmseg model's
+own test_step on our backbone (its CPU fast path on); ONNX = tools/export.py's graph in an
+onnxruntime CPU session.
 Prints a markdown table with the CPU model and ISA; see docs/deployment.md.
 """
 import argparse
@@ -26,7 +28,8 @@ import torch
 
 from convnext_backbone.deploy import OnnxModel, build_model, export_onnx, load_config, wrap
 from convnext_backbone.deploy.driver import task_of
-from convnext_backbone.deploy.preprocess import size_divisor
+from convnext_backbone.deploy.paste import paste_masks
+from convnext_backbone.deploy.preprocess import min_input_size
 from convnext_backbone.deploy.reference import eager_detections, eager_seg_logits
 from convnext_backbone.deploy.verify import images_for
 
@@ -73,6 +76,17 @@ def eager_runner(case, model, images):
     return lambda: eager_detections(model, images)
 
 
+def onnx_runner(graph, images):
+    if graph.task != 'detection':
+        return lambda: graph(images)
+
+    def run():  # the graph, then its masks pasted at the input size as the eager side has them
+        out = graph(images)
+        out['masks'] = paste_masks(out['masks'], out['boxes'], *images.shape[2:])
+        return out
+    return run
+
+
 def measure(case, args) -> dict:
     config, backbone_only, shape, batch = CASES[case]
     shape = tuple(args.det_shape) if shape is None else shape
@@ -85,11 +99,11 @@ def measure(case, args) -> dict:
     task = task_of(cfg, backbone_only)
     trace = shape if backbone_only else (min(shape[0], 256), min(shape[1], 256))
     start = time.perf_counter()
-    export_onnx(wrap(model, task), task, path, trace, size_divisor(model))
+    export_onnx(wrap(model, task), task, path, trace, min_input_size(model))
     export_s = time.perf_counter() - start
     graph = OnnxModel(path, threads=args.threads)
     images = images_for(shape, batch=batch)
-    runs = {'eager': eager_runner(case, model, images), 'onnxruntime': lambda: graph(images)}
+    runs = {'eager': eager_runner(case, model, images), 'onnxruntime': onnx_runner(graph, images)}
     times = {name: [] for name in runs}
     for name, run in runs.items():  # warm-up
         run()

@@ -5,14 +5,17 @@ Not imported by ``convnext_backbone`` itself; importing this package imports no 
 either (the driver does, when it builds a model).
 
 * ``driver``     - the driver: config + checkpoint -> strictly loaded model -> ONNX file.
-* ``preprocess`` - the data preprocessor (channel swap, normalisation) inside the graph; sizes.
+* ``preprocess`` - the data preprocessor (channel swap, normalisation, padding) inside the graph.
 * ``segmentor``  - backbone-only and encoder-decoder wrappers.
 * ``detector``   - the two-stage (Mask R-CNN / cascade) wrapper for one image.
 * ``roi``, ``boxes`` - mmdet's test-time post-processing in exportable ops.
 * ``ops``        - NMS and RoIAlign as standard ONNX operators; dynamic adaptive pooling.
+* ``metadata``   - class names, resize rule, thresholds for the graph; what the graph cannot see.
+* ``paste``      - the detector's RoI masks pasted into the image, as mmdet does (numpy).
 * ``runtime``    - ``OnnxModel``: an onnxruntime session that checks the input contract.
-* ``reference``  - the eager model's own results for the same input.
-* ``verify``     - onnxruntime against eager on the same images (``tools/export.py --verify``).
+* ``reference``  - the eager model's own results for an input tensor.
+* ``verify``     - onnxruntime against ``inference_detector`` / ``inference_model`` on image
+  files (``tools/export.py --verify``, ``--verify-image``).
 * ``pt2``        - ``torch.export`` programs of the backbone and segmentor wrappers.
 """
 from .driver import build_model, export, export_onnx, load_config, load_weights, wrap

@@ -1,8 +1,12 @@
 """Exportable wrapper of an mmdet two-stage instance-segmentation detector (Mask R-CNN, Cascade
-Mask R-CNN) for one image: images -> boxes (K, 4) xyxy in input pixels, scores (K,), labels (K,)
-int64 and masks (K, H, W) probabilities at the input size, as mmdet's ``predict(rescale=True)``
-computes them for an image that was not resized (threshold the masks at ``mask_thr_binary``,
-stored in the graph's metadata, for mmdet's binary masks).
+Mask R-CNN) for one image, as the test pipeline resized it (unpadded): images -> boxes (K, 4)
+xyxy in input pixels, clipped to the unpadded image as mmdet clips to ``img_shape``, scores (K,),
+labels (K,) int64, and masks (K, 28, 28): each detection's mask probabilities at the mask head's
+resolution (mmdet's ``mask_preds`` of the detection's class, sigmoid applied, averaged over a
+cascade's stages). mmdet pastes them into the image (bilinear, inside each box) and thresholds
+them at ``mask_thr_binary``; :mod:`.paste` does the same after the graph, at whatever size the
+user wants (the original image's, with boxes divided by the resize's scale factor, for mmdet's
+own result): full-size float masks would cost K x H x W x 4 bytes inside the graph.
 
 The backbone, neck and heads' layers are the trained modules themselves; only the test-time
 post-processing is re-expressed (``roi``) with standard ONNX operators.
@@ -16,7 +20,6 @@ from .roi import (
     MultiLevelRoIAlign,
     Proposals,
     mean_of,
-    paste_masks,
     rois_of,
     select_class,
 )
@@ -51,12 +54,17 @@ class DetectorExport(nn.Module):
         self.mask_extractors = nn.ModuleList(
             [MultiLevelRoIAlign(e) for e in _stages(mask_extractor)])
         self.mask_thr_binary = float(rcnn_cfg.get('mask_thr_binary', 0.5))
+        head = self.mask_heads[-1]
+        upsample = getattr(head, 'scale_factor', None) if getattr(head, 'upsample', None) \
+            is not None else 1
+        self.mask_size = tuple(int(s * (upsample or 1))
+                               for s in self.mask_extractors[-1].output_size)
 
     def forward(self, images: Tensor):
+        size = image_size(images)  # the unpadded size: mmdet clips to img_shape, not pad_shape
         feats = self.backbone(self.preprocess(images))
         if self.neck is not None:
             feats = self.neck(feats)
-        size = image_size(images)
         rois = rois_of(self.proposals(feats, size))
 
         num_stages = len(self.bbox_heads)
@@ -75,5 +83,4 @@ class DetectorExport(nn.Module):
         for stage, head in enumerate(self.mask_heads):
             extractor = self.mask_extractors[min(stage, len(self.mask_extractors) - 1)]
             probs.append(head(extractor(feats[:extractor.num_inputs], mask_rois)).sigmoid())
-        masks = paste_masks(select_class(mean_of(probs), labels), boxes, images)
-        return boxes, scores, labels, masks
+        return boxes, scores, labels, select_class(mean_of(probs), labels)

@@ -8,13 +8,13 @@ standard ONNX operators for it. Everything here raises :class:`ExportError` for 
 import importlib
 import os
 import warnings
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
 from .errors import ExportError
-from .preprocess import check_shape, size_divisor
+from .preprocess import check_shape, coarsest_stride, min_input_size
 
 OPSET = 17
 
@@ -140,8 +140,7 @@ def _dynamic_axes(task: str, output_names: Sequence[str], static: bool = False) 
         return {name: {0: 'num_dets'} for name in output_names} if task == 'detection' else {}
     axes = {'images': {2: 'height', 3: 'width'}}
     if task == 'detection':
-        axes.update(boxes={0: 'num_dets'}, scores={0: 'num_dets'}, labels={0: 'num_dets'},
-                    masks={0: 'num_dets', 1: 'height', 2: 'width'})
+        axes.update({name: {0: 'num_dets'} for name in output_names})
     else:
         axes['images'][0] = 'batch'
         for name in output_names:
@@ -151,13 +150,30 @@ def _dynamic_axes(task: str, output_names: Sequence[str], static: bool = False) 
     return axes
 
 
+def _declare_output_shapes(proto, wrapper: nn.Module, task: str) -> None:
+    """Write the detector outputs' fixed sizes into the graph's declared output shapes (the
+    exporter names them after the ops that made them): boxes (K, 4), masks (K, h, w)."""
+    if task != 'detection':
+        return
+    fixed = {'boxes': (4,), 'masks': tuple(wrapper.mask_size)}
+    for output in proto.graph.output:
+        dims = output.type.tensor_type.shape.dim
+        for axis, size in enumerate(fixed.get(output.name, ()), start=1):
+            if axis < len(dims):
+                dims[axis].Clear()
+                dims[axis].dim_value = size
+        if output.name in fixed or output.name in ('scores', 'labels'):
+            dims[0].Clear()
+            dims[0].dim_param = 'num_dets'
+
+
 def export_onnx(wrapper: nn.Module, task: str, out: str, shape: Tuple[int, int],
-                divisor: int, metadata: Optional[dict] = None, seed: int = 0,
+                minimum: int = 1, metadata: Optional[dict] = None, seed: int = 0,
                 static: bool = False) -> str:
     """Trace ``wrapper`` on a random image batch of ``shape`` and write ``out``; ``static``
     fixes the input to (1, 3, *shape) (for runtimes that want static shapes)."""
     import onnx
-    check_shape(shape, divisor)
+    check_shape(shape, minimum)
     generator = torch.Generator().manual_seed(seed)
     images = torch.rand(1, 3, *shape, generator=generator) * 255
     names = list(wrapper.output_names)
@@ -173,9 +189,11 @@ def export_onnx(wrapper: nn.Module, task: str, out: str, shape: Tuple[int, int],
             raise ExportError(f'torch.onnx.export failed for the {task} graph: '
                               f'{type(exc).__name__}: {_first_line(exc)}') from None
     proto = onnx.load(out)
+    _declare_output_shapes(proto, wrapper, task)
     onnx.checker.check_model(proto)
-    props = {'task': task, 'size_divisor': str(divisor), 'opset': str(OPSET),
-             'input': 'images (N, 3, H, W) float32, channels as loaded, 0-255',
+    props = {'task': task, 'opset': str(OPSET), 'min_input_size': str(minimum),
+             'input': 'images (N, 3, H, W) float32, channels as loaded, 0-255, the image as '
+                      'the test pipeline resized it, unpadded, any H and W',
              **{k: str(v) for k, v in (metadata or {}).items()}}
     if static:
         props['static_shape'] = f'1 3 {shape[0]} {shape[1]}'
@@ -186,41 +204,52 @@ def export_onnx(wrapper: nn.Module, task: str, out: str, shape: Tuple[int, int],
     return out
 
 
+def refuse_slide(cfg, config: str) -> None:
+    """Sliding-window inference is not in the graphs: say so, and how to export instead."""
+    test_cfg = cfg.model.get('test_cfg') or {}
+    if test_cfg.get('mode') != 'slide':
+        return
+    crop, stride = test_cfg.get('crop_size'), test_cfg.get('stride')
+    raise ExportError(
+        f'{config} tests with sliding windows (model.test_cfg.mode=slide, crop {crop}, stride '
+        f'{stride}), which the graph does not compute: export whole-image inference with '
+        '--cfg-options model.test_cfg.mode=whole (the graph then equals mmseg run with that '
+        'option; on images larger than the crop its logits differ from the sliding-window '
+        'ones), or export the backbone alone with --backbone-only.')
+
+
 def export(config: str, checkpoint: Optional[str], out: str, shape: Optional[Sequence[int]] = None,
            backbone_only: bool = False, cfg_options: Optional[dict] = None,
-           static: bool = False) -> str:
+           static: bool = False, notes: Optional[List[str]] = None) -> str:
     """``tools/export.py``: config + checkpoint (``None``: random weights) -> ONNX file, or a
-    ``torch.export`` program when ``out`` ends in ``.pt2`` (backbone and segmentors)."""
+    ``torch.export`` program when ``out`` ends in ``.pt2`` (backbone and segmentors).
+    ``notes``, if given, receives one line per thing the host's result depends on that the
+    graph cannot see (the tool prints them)."""
+    from .metadata import graph_metadata, host_notes
     if not out.endswith(('.onnx', '.pt2')):
         raise ExportError(f'--out {out}: name the output file *.onnx (ONNX) or *.pt2 '
                           '(torch.export), e.g. --out model.onnx')
     cfg = load_config(config, cfg_options)
     task = task_of(cfg, backbone_only)
+    if task == 'segmentation':
+        refuse_slide(cfg, config)
     model = build_model(cfg)
-    divisor = size_divisor(model)
-    shape = tuple(shape) if shape else default_shape(cfg, divisor)
-    check_shape(shape, divisor)
+    minimum = min_input_size(model)
+    shape = tuple(shape) if shape else default_shape()
+    check_shape(shape, minimum)
     wrapper = wrap(model, task).eval()  # shares the model's layers: loading below fills both
     if checkpoint is not None:
         load_weights(model, checkpoint, config)
-    metadata = {'config': os.path.basename(config)}
-    if task == 'detection':
-        metadata['mask_thr_binary'] = wrapper.mask_thr_binary
-        metadata['classes'] = ','.join(map(str, _classes(cfg)))
-    if task == 'segmentation' and cfg.model.get('test_cfg', {}).get('mode') == 'slide':
-        metadata['note'] = 'whole-image inference (the config tests with sliding windows)'
+    if notes is not None:
+        notes.extend(host_notes(cfg, task))
     if out.endswith('.pt2'):
         from .pt2 import export_pt2
-        return export_pt2(wrapper, task, out, shape, divisor, static=static)
-    return export_onnx(wrapper, task, out, shape, divisor, metadata, static=static)
+        return export_pt2(wrapper, task, out, shape, coarsest_stride(model), static=static)
+    metadata = {'config': os.path.basename(config),
+                **graph_metadata(cfg, model, wrapper, task)}
+    return export_onnx(wrapper, task, out, shape, minimum, metadata, static=static)
 
 
-def _classes(cfg) -> Sequence[str]:
-    dataset = cfg.get('test_dataloader', {}).get('dataset', {})
-    classes = (dataset.get('metainfo') or {}).get('classes')
-    return classes or ()
-
-
-def default_shape(cfg, divisor: int) -> Tuple[int, int]:
+def default_shape() -> Tuple[int, int]:
     """A small export size (any size works afterwards; the graph's H and W are dynamic)."""
-    return (256, 256) if divisor <= 256 else (divisor, divisor)
+    return (256, 256)

@@ -1,5 +1,5 @@
 """The detector's post-processing in exportable ops: RPN proposals, RoI features by FPN level,
-box-head decoding with per-class NMS, and mask pasting. Each piece mirrors one mmdet 3.x
+box-head decoding with per-class NMS, class selection of the masks. Each piece mirrors one mmdet 3.x
 test-time function (named in its docstring) and reuses the trained layers as they are."""
 from typing import List, Sequence
 
@@ -167,28 +167,6 @@ def select_class(mask_probs: Tensor, labels: Tensor) -> Tensor:
     num = mask_probs.shape[1]
     flat = mask_probs.reshape(-1, mask_probs.shape[2], mask_probs.shape[3])
     return flat[_arange_like(labels) * num + labels]
-
-
-def _paste_weights(lo: Tensor, hi: Tensor, pixels: Tensor, cells: int) -> Tensor:
-    """(K, P, cells) bilinear weights along one axis: grid_sample's sampling of a ``cells``-long
-    mask (align_corners=False, zero padding) at the pixel centres of ``pixels``, the mask
-    stretched over [lo, hi] (as mmdet's ``_do_paste_mask`` builds its grid)."""
-    grid = (pixels[None, :] + 0.5 - lo[:, None]) / (hi - lo)[:, None] * 2 - 1
-    grid = torch.where(torch.isinf(grid), torch.zeros_like(grid), grid)
-    position = ((grid + 1) * cells - 1) / 2
-    cell = torch.arange(cells, dtype=position.dtype)
-    return (1 - (position[:, :, None] - cell).abs()).clamp(min=0)
-
-
-def paste_masks(masks: Tensor, boxes: Tensor, images: Tensor) -> Tensor:
-    """mmdet's ``_do_paste_mask``: (K, h, w) mask probabilities placed into their boxes on the
-    (H, W) image by bilinear sampling, as two matrix products per mask (grid_sample's bilinear
-    weights with zero padding separate into a row and a column factor)."""
-    rows = torch.ones_like(images[0, 0, :, 0]).cumsum(0) - 1
-    cols = torch.ones_like(images[0, 0, 0, :]).cumsum(0) - 1
-    wy = _paste_weights(boxes[:, 1], boxes[:, 3], rows, masks.shape[1])
-    wx = _paste_weights(boxes[:, 0], boxes[:, 2], cols, masks.shape[2])
-    return torch.matmul(torch.matmul(wy, masks), wx.transpose(1, 2))
 
 
 def mean_of(tensors: List[Tensor]) -> Tensor:

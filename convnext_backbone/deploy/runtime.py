@@ -11,7 +11,9 @@ class OnnxModel:
     ``('CUDAExecutionProvider', 'CPUExecutionProvider')``): ``model(images) -> {name: array}``.
 
     ``images``: (N, 3, H, W) float32 (a torch tensor or numpy array), channels as loaded, values
-    0-255, H and W multiples of ``size_divisor``; N = 1 for detection graphs.
+    0-255, the image as the test pipeline resized it (unpadded: the graph pads); any H and W
+    from the metadata's ``min_input_size`` (1 where the graph pads to the backbone's stride);
+    N = 1 for detection graphs.
     """
 
     def __init__(self, path: str, threads: int = 0,
@@ -24,7 +26,7 @@ class OnnxModel:
         self.session = ort.InferenceSession(path, options, providers=list(providers))
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.task = self.metadata.get('task', 'unknown')
-        self.size_divisor = int(self.metadata.get('size_divisor', 1))
+        self.min_input_size = int(self.metadata.get('min_input_size', 1))
         self.output_names = [o.name for o in self.session.get_outputs()]
 
     def check(self, images) -> np.ndarray:
@@ -42,12 +44,12 @@ class OnnxModel:
                               f'with --static for shape ({static.replace(" ", ", ")}) only; '
                               're-export without --static for other sizes.')
         height, width = images.shape[2:]
-        divisor = self.size_divisor
-        if height % divisor or width % divisor:
-            up = [-(-s // divisor) * divisor for s in (height, width)]
-            raise ExportError(f'images of size {height}x{width}: H and W must be multiples of '
-                              f'{divisor}; pad them (bottom/right, as mmdet does) to '
-                              f'{up[0]}x{up[1]}.')
+        least = self.min_input_size
+        if height < least or width < least:
+            raise ExportError(f'images of size {height}x{width}: this graph takes H and W of at '
+                              f'least {least} (its backbone downsamples by {least} and the '
+                              'model pads nothing); resize the image as the test pipeline does '
+                              "(metadata 'resize') or pad it.")
         return np.ascontiguousarray(images, dtype=np.float32)
 
     def __call__(self, images) -> Dict[str, np.ndarray]:

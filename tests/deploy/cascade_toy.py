@@ -1,5 +1,5 @@
 """Test-only: the Cascade Mask R-CNN config shrunk like configs/toy (small ConvNeXt, 64-channel
-FPN and heads, the toy's 4 classes), for the deployment tests."""
+FPN and heads, the toy's 4 classes, its 128x213 test resize), for the deployment tests."""
 _base_ = ['../../configs/_base_/models/cascade_maskrcnn_convnext_fpn.py',
           'mmdet::_base_/default_runtime.py']
 
@@ -27,3 +27,13 @@ model = dict(
         mask_roi_extractor=dict(out_channels=width),
         mask_head=dict(in_channels=width, conv_out_channels=width, num_classes=4)),
     test_cfg=dict(rpn=dict(nms_pre=300, max_per_img=100), rcnn=dict(max_per_img=20)))
+
+metainfo = dict(classes=('rectangle', 'ellipse', 'triangle', 'star'))
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(128, 213), keep_ratio=True),
+    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                                          'scale_factor')),
+]
+test_dataloader = dict(dataset=dict(type='CocoDataset', metainfo=metainfo,
+                                    pipeline=test_pipeline))

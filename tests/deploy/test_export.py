@@ -1,11 +1,22 @@
-"""ONNX export of the backbone, UperNet and (Cascade) Mask R-CNN: the graph run in plain
-onnxruntime must give the eager model's own results at an input size other than the export size,
-with random and with briefly trained toy weights; bad input to tools/export.py is one clear
-error line."""
-import ast
+"""ONNX export of the backbone, UperNet and (Cascade) Mask R-CNN: the graph's contract (any input
+size, padding inside as the host's preprocessor pads, declared output shapes, metadata), the
+graphs run in plain onnxruntime against the host's own inference on image files (random
+weights here; trained ones and other models in test_host_equality.py), and bad input to
+tools/export.py as one clear error line."""
+import json
 
+import numpy as np
 import pytest
 import torch
+from deploy_cases import (
+    EXPORT_SHAPE,
+    TOY_CLASSES,
+    TOY_DET,
+    TOY_SEG,
+    TOY_SEG_REL,
+    V2,
+    assert_equals_host,
+)
 
 from conftest import REPO, load_tool, one_per_family_fast, run_tool, shipped_configs
 
@@ -20,42 +31,12 @@ from convnext_backbone.deploy import (  # noqa: E402
     load_config,
     wrap,
 )
-from convnext_backbone.deploy.driver import task_of  # noqa: E402
+from convnext_backbone.deploy.driver import refuse_slide, task_of  # noqa: E402
+from convnext_backbone.deploy.metadata import class_names, resize_rule  # noqa: E402
+from convnext_backbone.deploy.preprocess import Preprocess  # noqa: E402
 from convnext_backbone.deploy.verify import images_for, verify  # noqa: E402
 
-TOY_DET_REL = 'configs/toy/maskrcnn_convnext_toy_coco.py'
-TOY_SEG_REL = 'configs/toy/upernet_convnext_toy_ade20k.py'
-TOY_DET, TOY_SEG = str(REPO / TOY_DET_REL), str(REPO / TOY_SEG_REL)
-TOY_CASCADE = str(REPO / 'tests/deploy/cascade_toy.py')
-V2 = {'model.backbone.arch': dict(depths=[1, 1, 3, 1], channels=[32, 64, 128, 256], grn=True),
-      'model.backbone.layer_scale_init_value': 0}
-EXPORT_SHAPE = (64, 64)
-CHECK_SHAPE = (96, 128)  # another size than the export's: the graph's H and W are dynamic
-
-
-@pytest.fixture(scope='module')
-def trained_det(toy_root, tmp_path_factory):
-    """The toy Mask R-CNN after 2 training iterations (4 images, batch 2)."""
-    coco, work = toy_root / 'coco', tmp_path_factory.mktemp('deploy_det')
-    ann = f'{coco}/annotations/instances_val2017.json'
-    run_tool(REPO / 'tools' / 'train.py', TOY_DET_REL, '--work-dir', work, '--cfg-options',
-             f'train_dataloader.dataset.data_root={coco}/',
-             f'val_dataloader.dataset.data_root={coco}/', f'val_evaluator.ann_file={ann}',
-             'train_dataloader.batch_size=2', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=5',
-             'default_hooks.checkpoint.interval=1')
-    return work / 'epoch_1.pth'
-
-
-@pytest.fixture(scope='module')
-def trained_seg(toy_root, tmp_path_factory):
-    """The toy UperNet after 2 training iterations (batch 2)."""
-    ade, work = toy_root / 'ade' / 'ADEChallengeData2016', tmp_path_factory.mktemp('deploy_seg')
-    run_tool(REPO / 'tools' / 'train.py', TOY_SEG_REL, '--work-dir', work, '--cfg-options',
-             *[f'{loader}.dataset.data_root={ade}' for loader in
-               ('train_dataloader', 'val_dataloader', 'test_dataloader')],
-             'train_dataloader.batch_size=2', 'train_cfg.max_iters=2', 'train_cfg.val_interval=5',
-             'default_hooks.checkpoint.interval=2')
-    return work / 'iter_2.pth'
+ODD_SHAPE = (90, 133)  # not a multiple of anything the model strides or pads by
 
 
 @pytest.fixture(scope='module')
@@ -76,6 +57,15 @@ def v2_checkpoints(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
+def seg_checkpoint(tmp_path_factory):
+    """A checkpoint of the toy UperNet (its random weights, saved)."""
+    from convnext_backbone.checkpoint import save_state_dict
+    path = tmp_path_factory.mktemp('seg_ckpt') / 'upernet.pth'
+    save_state_dict(build_model(load_config(TOY_SEG)).state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope='module')
 def tool():
     return load_tool('export')
 
@@ -83,49 +73,43 @@ def tool():
 def export_and_verify(tmp_path, config, checkpoint=None, cfg_options=None, **kwargs):
     out = export(config, checkpoint, str(tmp_path / 'model.onnx'), shape=EXPORT_SHAPE,
                  cfg_options=cfg_options, **kwargs)
-    report = verify(config, checkpoint, out, shape=CHECK_SHAPE, cfg_options=cfg_options)
-    print(f'\n[deploy] {config.rsplit("/", 1)[-1]} checkpoint={checkpoint is not None} '
-          f'options={cfg_options}: {report}')  # the figures in docs/deployment.md (pytest -s)
-    return report
-
-
-def assert_same_detections(report):
-    assert report['count_eager'] > 0, report  # something to compare
-    assert report['count_onnx'] == report['count_eager'], report
-    assert report['labels_equal'], report
-    assert report['box_diff'] < 0.5, report
-    assert report['score_diff'] < 1e-3, report
-    assert report['mask_iou_min'] >= 0.99, report
+    return verify(config, checkpoint, out, cfg_options=cfg_options)
 
 
 def test_backbone_alone(tmp_path):
+    """The features of the image padded as mmdet's preprocessor pads it, for image files."""
     report = export_and_verify(tmp_path, TOY_DET, backbone_only=True)
-    assert report['task'] == 'backbone' and report['shape'] == CHECK_SHAPE
-    assert report['max_abs_diff'] < 1e-4, report
+    assert report['task'] == 'backbone', report
+    assert_equals_host(report)
+    assert max(r['max_abs_diff'] for r in report['images'].values()) < 1e-4, report
 
 
 def test_upernet_random_weights(tool, tmp_path, capsys):
-    """Through the tool: export, then --verify at another size."""
+    """Through the tool: export, say what the graph cannot see, --verify against
+    inference_model on generated image files."""
     tool.main([TOY_SEG, 'none', '--out', str(tmp_path / 'seg.onnx'), '--shape',
                *map(str, EXPORT_SHAPE), '--verify'])
     out = capsys.readouterr().out
+    print(f'\n[deploy] {TOY_SEG_REL} via tools/export.py --verify:\n{out}')
     assert f'wrote {tmp_path / "seg.onnx"}' in out
-    report = ast.literal_eval(out.strip().splitlines()[-1])  # the printed report dict
-    print(f'\n[deploy] {TOY_SEG_REL} via tools/export.py --verify: {report}')
-    assert report['task'] == 'segmentation' and report['shape'] != EXPORT_SHAPE
-    assert report['max_abs_diff'] < 1e-3, report
+    assert 'note: mmseg resizes seg_logits' in out
+    lines = [line for line in out.splitlines() if line.startswith('image_')]
+    assert len(lines) == 4 and all("'ok': True" in line for line in lines), out
+    assert out.strip().endswith('verify: graph equals the host')
 
 
 @pytest.mark.slow  # another whole-model export; make test-fast keeps one per family
 def test_upernet_v2(tmp_path, v2_checkpoints):
-    report = export_and_verify(tmp_path, TOY_SEG, str(v2_checkpoints[TOY_SEG]), cfg_options=V2)
-    assert report['max_abs_diff'] < 1e-3, report
+    assert_equals_host(export_and_verify(tmp_path, TOY_SEG, str(v2_checkpoints[TOY_SEG]),
+                                         cfg_options=V2))
 
 
-@pytest.mark.slow  # trains briefly through tools/train.py (subprocess)
-def test_upernet_trained(tmp_path, trained_seg):
-    report = export_and_verify(tmp_path, TOY_SEG, str(trained_seg))
-    assert report['max_abs_diff'] < 1e-3, report
+@pytest.mark.slow  # another whole-model export
+def test_upernet_that_pads_at_test_time(tmp_path):
+    """A segmentor whose preprocessor pads at test time (test_cfg.size_divisor): padded in
+    the graph, the padding cut off the logits, as mmseg does."""
+    options = {'model.data_preprocessor.test_cfg': dict(size_divisor=32)}
+    assert_equals_host(export_and_verify(tmp_path, TOY_SEG, cfg_options=options))
 
 
 @pytest.fixture(scope='module')
@@ -136,43 +120,35 @@ def toy_det_onnx(tmp_path_factory):
 
 
 def test_mask_rcnn_random_weights(toy_det_onnx):
-    report = verify(TOY_DET, None, toy_det_onnx, shape=CHECK_SHAPE)
-    print(f'\n[deploy] {TOY_DET_REL} checkpoint=False: {report}')
-    assert_same_detections(report)
+    assert_equals_host(verify(TOY_DET, None, toy_det_onnx))
 
 
 @pytest.mark.slow  # another whole-model export; make test-fast keeps one per family
 def test_mask_rcnn_v2(tmp_path, v2_checkpoints):
-    assert_same_detections(export_and_verify(tmp_path, TOY_DET, str(v2_checkpoints[TOY_DET]),
-                                             cfg_options=V2))
+    assert_equals_host(export_and_verify(tmp_path, TOY_DET, str(v2_checkpoints[TOY_DET]),
+                                         cfg_options=V2))
 
 
-@pytest.mark.slow  # trains briefly through tools/train.py (subprocess)
-def test_mask_rcnn_trained(tmp_path, trained_det):
-    assert_same_detections(export_and_verify(tmp_path, TOY_DET, str(trained_det)))
-
-
-@pytest.mark.slow  # another whole-model export; make test-fast keeps one per family
-def test_cascade_mask_rcnn_random_weights(tmp_path):
-    assert_same_detections(export_and_verify(tmp_path, TOY_CASCADE))
-
-
-@pytest.mark.slow  # a whole-model export and comparison (4-5 s)
+@pytest.mark.slow  # a whole-model export and comparison
 def test_no_detections(tmp_path):
-    """An image where nothing passes the score threshold: empty outputs, as in eager mmdet."""
+    """Images where nothing passes the score threshold: empty outputs, as in mmdet."""
     report = export_and_verify(tmp_path, TOY_DET, cfg_options={'model.test_cfg.rcnn.score_thr':
                                                                0.999})
-    assert report['count_onnx'] == report['count_eager'] == 0, report
-    out = OnnxModel(str(tmp_path / 'model.onnx'))(images_for(CHECK_SHAPE))
-    assert out['boxes'].shape == (0, 4) and out['masks'].shape == (0, *CHECK_SHAPE)
+    assert_equals_host(report, detections=False)
+    assert all(r['count_graph'] == 0 for r in report['images'].values()), report
+    out = OnnxModel(str(tmp_path / 'model.onnx'))(images_for(ODD_SHAPE))
+    assert out['boxes'].shape == (0, 4) and out['masks'].shape == (0, 28, 28)
 
 
-@pytest.mark.slow  # a whole-model export and comparison (4-5 s)
+@pytest.mark.slow  # a whole-model export and comparison
 def test_static_shape(tmp_path):
     """--static: the graph takes exactly the export size (and says so for any other)."""
-    out = export(TOY_SEG, None, str(tmp_path / 'static.onnx'), shape=CHECK_SHAPE, static=True)
-    report = verify(TOY_SEG, None, out)
-    assert report['shape'] == CHECK_SHAPE and report['max_abs_diff'] < 1e-3, report
+    from convnext_backbone.deploy.reference import eager_seg_logits
+    out = export(TOY_SEG, None, str(tmp_path / 'static.onnx'), shape=ODD_SHAPE, static=True)
+    images = images_for(ODD_SHAPE)
+    logits = OnnxModel(out)(images)['seg_logits']
+    expected = eager_seg_logits(build_model(load_config(TOY_SEG)), images)
+    assert np.abs(logits - expected.numpy()).max() < 1e-3
     with pytest.raises(ExportError, match='exported with --static'):
         OnnxModel(out)(images_for(EXPORT_SHAPE))
 
@@ -186,7 +162,7 @@ def test_torch_export_program(tmp_path, backbone_only):
                   backbone_only=backbone_only)
     program = torch.export.load(path).module()
     model = build_model(load_config(TOY_SEG))
-    images = images_for(CHECK_SHAPE, batch=3)
+    images = images_for((96, 160), batch=3)  # multiples of 32 (torch.export's limit)
     with torch.no_grad():
         out = program(images)
         if backbone_only:
@@ -199,30 +175,69 @@ def test_torch_export_program(tmp_path, backbone_only):
 def test_torch_export_of_a_detector_is_refused(tmp_path):
     with pytest.raises(ExportError, match=r'\.pt2 .*detector is not supported.*ONNX'):
         export(TOY_DET, None, str(tmp_path / 'det.pt2'), shape=EXPORT_SHAPE)
+    with pytest.raises(ExportError, match=r'--shape 90 133: a \.pt2 program takes H and W that '
+                                          r'are multiples of 32.* --shape 96 160 .*ONNX'):
+        export(TOY_SEG, None, str(tmp_path / 'seg.pt2'), shape=ODD_SHAPE)
 
 
 def test_graph_contract(toy_det_onnx):
-    """Standard operators only, one input, the documented outputs and metadata."""
+    """Standard operators only, one input of any size, the outputs with their declared shapes,
+    the metadata a user needs to prepare the input and read the outputs."""
     import onnx
-    path = toy_det_onnx
-    proto = onnx.load(path)
+    proto = onnx.load(toy_det_onnx)
     assert [i.name for i in proto.graph.input] == ['images']
-    assert [o.name for o in proto.graph.output] == ['boxes', 'scores', 'labels', 'masks']
+    declared = {o.name: [d.dim_value or d.dim_param for d in o.type.tensor_type.shape.dim]
+                for o in proto.graph.output}
+    assert declared == {'boxes': ['num_dets', 4], 'scores': ['num_dets'],
+                        'labels': ['num_dets'], 'masks': ['num_dets', 28, 28]}
     assert {op.domain for op in proto.opset_import} <= {'', 'ai.onnx'}
-    ops = {node.op_type for node in proto.graph.node}
-    assert {'NonMaxSuppression', 'RoiAlign'} <= ops
+    assert {'NonMaxSuppression', 'RoiAlign'} <= {node.op_type for node in proto.graph.node}
     assert all(node.domain in ('', 'ai.onnx') for node in proto.graph.node)
-    graph = OnnxModel(path)
-    assert graph.metadata['task'] == 'detection' and graph.size_divisor == 32
-    out = graph(images_for(CHECK_SHAPE))
-    assert out['labels'].dtype.name == 'int64'
-    assert out['masks'].shape[1:] == CHECK_SHAPE
-    with pytest.raises(ExportError, match='multiples of 32'):
-        graph(images_for((100, 128)))
+    graph = OnnxModel(toy_det_onnx)
+    meta = graph.metadata
+    assert meta['task'] == 'detection' and json.loads(meta['classes']) == TOY_CLASSES
+    assert json.loads(meta['resize']) == dict(type='Resize', scale=[128, 213], keep_ratio=True,
+                                              interpolation='bilinear')
+    assert (meta['score_thr'], meta['nms_iou'], meta['max_per_img'],
+            meta['mask_thr_binary']) == ('0.05', '0.5', '20', '0.5')
+    assert (meta['pad_size_divisor'], meta['pad_value'], meta['min_input_size'],
+            meta['bgr_to_rgb']) == ('32', '0.0', '1', 'true')
+    assert json.loads(meta['mean']) == [123.675, 116.28, 103.53]
+    for shape in (ODD_SHAPE, (1, 1), (33, 47)):  # any size: the graph pads
+        out = graph(images_for(shape))
+        assert out['labels'].dtype.name == 'int64' and out['masks'].shape[1:] == (28, 28)
+        assert out['boxes'].shape[1:] == (4,)
+        if len(out['boxes']):  # clipped to the unpadded image, not the padded one
+            assert out['boxes'][:, 2].max() <= shape[1] and out['boxes'][:, 3].max() <= shape[0]
     with pytest.raises(ExportError, match='one image at a time'):
-        graph(images_for(CHECK_SHAPE, batch=2))
+        graph(images_for(ODD_SHAPE, batch=2))
+    with pytest.raises(ExportError, match=r'\(N, 3, H, W\)'):
+        graph(np.zeros((1, 4, 64, 64), np.float32))
     with pytest.raises(Exception, match='Expected: 1'):  # the graph's batch axis is fixed to 1
-        graph.session.run(None, {'images': images_for(CHECK_SHAPE, batch=2).numpy()})
+        graph.session.run(None, {'images': images_for(ODD_SHAPE, batch=2).numpy()})
+
+
+@pytest.mark.parametrize('config, options', [
+    (TOY_DET, None), (TOY_SEG, None),
+    (TOY_SEG, {'model.data_preprocessor.test_cfg': dict(size_divisor=32)}),
+    (TOY_SEG, {'model.data_preprocessor.test_cfg': dict(size=(160, 96))})],
+    ids=['mmdet', 'mmseg', 'mmseg-size-divisor', 'mmseg-size'])
+def test_preprocessing_equals_the_hosts_preprocessor(config, options):
+    """Channel swap, normalisation and padding in the graph's module against the host's own
+    data preprocessor at test time, on an image of an odd size."""
+    cfg = load_config(config, options)
+    model = build_model(cfg)
+    if cfg.default_scope == 'mmseg':
+        from mmseg.structures import SegDataSample as Sample
+    else:
+        from mmdet.structures import DetDataSample as Sample
+    image = images_for(ODD_SHAPE).round()
+    with torch.no_grad():
+        expected = model.data_preprocessor(dict(inputs=[image[0].to(torch.uint8)],
+                                                data_samples=[Sample()]), False)['inputs']
+        ours = Preprocess(model.data_preprocessor)(image)
+    assert ours.shape == expected.shape, (ours.shape, expected.shape)
+    assert (ours - expected).abs().max() < 1e-5
 
 
 QUERY_HEADS = ('/mask2former/', '/dino/')  # no graph for them yet: the tool says so
@@ -230,9 +245,11 @@ QUERY_HEADS = ('/mask2former/', '/dino/')  # no graph for them yet: the tool say
 
 @pytest.mark.parametrize('config', one_per_family_fast(shipped_configs()))
 def test_every_shipped_config_has_an_exportable_model(config):
-    """Each shipped config's model (built without weights) wraps for export, whole and backbone;
-    the toy tests above run the same wrappers end to end. Mask2Former and DINO export their
-    backbone; the whole model is refused in one error naming --backbone-only."""
+    """Each shipped config's model (built without weights) wraps for export, whole and backbone,
+    and its metadata has the class names and the resize rule; sliding-window configs are
+    refused with the option that exports them. Mask2Former and DINO export their backbone; the
+    whole model is refused in one error naming --backbone-only. The toy tests run the same code
+    end to end."""
     cfg = load_config(str(REPO / config))
     model = build_model(cfg, device='meta')
     assert wrap(model, 'backbone').output_names == [
@@ -243,28 +260,62 @@ def test_every_shipped_config_has_an_exportable_model(config):
             wrap(model, task_of(cfg))
         return
     wrapper = wrap(model, task_of(cfg))
-    assert wrapper.output_names == (['boxes', 'scores', 'labels', 'masks'] if
-                                    cfg.default_scope == 'mmdet' else ['seg_logits'])
+    detection = cfg.default_scope == 'mmdet'
+    assert wrapper.output_names == (['boxes', 'scores', 'labels', 'masks'] if detection
+                                    else ['seg_logits'])
+    names = class_names(cfg)
+    heads = cfg.model.roi_head.bbox_head if detection else cfg.model.decode_head
+    num_classes = (heads[-1] if isinstance(heads, list) else heads)['num_classes']
+    assert len(names) == num_classes and all(names), names[:3]  # COCO 80, ADE20K 150, ...
+    rule = resize_rule(cfg)
+    assert rule['keep_ratio'] is True and len(rule['scale']) == 2, rule
+    if not detection and cfg.model.test_cfg.get('mode') == 'slide':
+        with pytest.raises(ExportError, match='model.test_cfg.mode=whole'):
+            refuse_slide(cfg, config)
 
 
 # ------------------------------------------------------------------ bad input to the tool
-def test_shape_not_a_multiple_of_32(tool, tmp_path):
-    with pytest.raises(ExportError, match=r'--shape 100 64: .*multiples of 32.* 128 64'):
-        tool.main([TOY_SEG, 'none', '--out', str(tmp_path / 'a.onnx'), '--shape', '100', '64'])
+@pytest.mark.parametrize('config, shape, message', [
+    (TOY_SEG, ('16', '64'), r'--shape 16 64: .*at least 32 .*pads nothing.* 32 64'),
+    (TOY_DET, ('0', '64'), r'--shape 0 64: .*at least 1; .* 1 64')])
+def test_shape_too_small(tool, tmp_path, config, shape, message):
+    with pytest.raises(ExportError, match=message):
+        tool.main([config, 'none', '--out', str(tmp_path / 'a.onnx'), '--shape', *shape])
 
 
-@pytest.mark.slow  # trains briefly through tools/train.py (subprocess)
-def test_checkpoint_of_another_model(tool, tmp_path, trained_seg):
+def test_small_input_to_a_graph_that_pads_nothing(tmp_path):
+    graph = OnnxModel(export(TOY_SEG, None, str(tmp_path / 'seg.onnx'), shape=EXPORT_SHAPE))
+    assert graph(images_for((32, 45)))['seg_logits'].shape[2:] == (32, 45)
+    with pytest.raises(ExportError, match=r'size 20x45: .*at least 32 .*resize the image'):
+        graph(images_for((20, 45)))
+
+
+def test_slide_config_is_refused(tool, tmp_path):
+    config = str(REPO / 'configs/upernet/upernet_convnext_t_160k_ade20k.py')
+    with pytest.raises(ExportError, match=r'sliding windows .*crop \(512, 512\), stride '
+                                          r'\(341, 341\).*--cfg-options model.test_cfg.mode=whole'):
+        tool.main([config, 'none', '--out', str(tmp_path / 'a.onnx')])
+
+
+def test_verify_needs_an_onnx_file_and_existing_images(tool, tmp_path):
+    with pytest.raises(ExportError, match=r'--verify compares ONNX graphs .*FILE\.onnx'):
+        tool.main([TOY_SEG, 'none', '--out', str(tmp_path / 'a.pt2'), '--verify'])
+    with pytest.raises(ExportError, match=r'--verify-image .*nope\.jpg does not exist'):
+        tool.main([TOY_SEG, 'none', '--out', str(tmp_path / 'a.onnx'), '--verify-image',
+                   str(tmp_path / 'nope.jpg')])
+    assert not (tmp_path / 'a.onnx').exists()  # refused before the export
+
+
+def test_checkpoint_of_another_model(tool, tmp_path, seg_checkpoint):
     with pytest.raises(ExportError, match=r'does not fit the model of .*missing keys: \d+ .*'
                                           r'unexpected keys: \d+ \(decode_head'):
-        tool.main([TOY_DET, str(trained_seg), '--out', str(tmp_path / 'a.onnx')])
+        tool.main([TOY_DET, str(seg_checkpoint), '--out', str(tmp_path / 'a.onnx')])
 
 
-@pytest.mark.slow  # trains briefly through tools/train.py (subprocess)
-def test_mis_shaped_checkpoint(tool, tmp_path, trained_seg):
+def test_mis_shaped_checkpoint(tool, tmp_path, seg_checkpoint):
     """The same model with other sizes: mis-shaped keys are named, nothing half-loaded."""
     with pytest.raises(ExportError, match=r'mis-shaped .*decode_head.conv_seg.weight'):
-        tool.main([TOY_SEG, str(trained_seg), '--out', str(tmp_path / 'a.onnx'),
+        tool.main([TOY_SEG, str(seg_checkpoint), '--out', str(tmp_path / 'a.onnx'),
                    '--cfg-options', 'model.decode_head.num_classes=7'])
 
 
@@ -295,3 +346,4 @@ def test_cli_error_is_one_line(tmp_path):
     assert len(errors) == 1 and proc.stderr.rstrip().endswith(errors[0]), proc.stderr
     assert errors[0].startswith('error: checkpoint') and 'does not exist' in errors[0]
     assert 'Traceback' not in proc.stderr
+
