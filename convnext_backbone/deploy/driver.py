@@ -110,7 +110,15 @@ def task_of(cfg, backbone_only: bool = False) -> str:
 
 
 def wrap(model: nn.Module, task: str) -> nn.Module:
-    """The exportable module for ``task``; :class:`ExportError` for a model we cannot export."""
+    """The exportable module for ``task``; :class:`ExportError` for a model we cannot export.
+
+    The wrapper is in the model's own mode (eval for a built model): a new module starts in
+    training mode, and an exporter that restores the wrapper's mode afterwards would otherwise
+    leave the user's model training (drop path on, outputs random)."""
+    return _wrapper_for(model, task).train(model.training)
+
+
+def _wrapper_for(model: nn.Module, task: str) -> nn.Module:
     from .detector import DetectorExport
     from .segmentor import BackboneExport, SegmentorExport
     kind = type(model).__name__

@@ -84,6 +84,21 @@ def test_backbone_alone(tmp_path):
     assert max(r['max_abs_diff'] for r in report['images'].values()) < 1e-4, report
 
 
+def test_export_leaves_the_model_in_eval_mode(tmp_path):
+    """Exporting the wrapper must not switch the user's model to training (drop path on): the
+    backbone gives the same features before and after the export."""
+    from convnext_backbone.deploy.driver import export_onnx
+    model = build_model(load_config(TOY_DET, {'model.backbone.drop_path_rate': 0.5}))
+    image = torch.rand(1, 3, 64, 96) * 255
+    with torch.no_grad():
+        before = model.backbone(image)
+    export_onnx(wrap(model, 'backbone'), 'backbone', str(tmp_path / 'b.onnx'), (64, 64))
+    assert not any(m.training for m in model.modules())
+    with torch.no_grad():
+        after = model.backbone(image)
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
+
+
 def test_upernet_random_weights(tool, tmp_path, capsys):
     """Through the tool: export, say what the graph cannot see, --verify against
     inference_model on generated image files."""
