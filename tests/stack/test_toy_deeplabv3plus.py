@@ -1,7 +1,8 @@
 """The toy DeepLabV3+ (dilated ConvNeXt at output stride 8, DepthwiseSeparableASPPHead) learns:
 trained through mmengine's Runner on the toy ADE20K set generated once per test run, its
 validation mIoU ends above a stated floor (the same model untrained scores far below it), and
-mmseg's ``inference_model`` predicts an image file at its own size with the checkpoint the run wrote."""
+mmseg's ``inference_model`` predicts an image file at its own size with the checkpoint the run
+wrote."""
 import pytest
 import torch
 from mmengine.runner import Runner
