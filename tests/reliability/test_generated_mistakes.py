@@ -11,7 +11,9 @@ model-fit check and the Runner's own error handling are other mechanisms); that 
 "correct run" means one is checked on the unchanged config with a real training step. Findings
 not fixed yet are listed in :data:`KNOWN` with their reason. A few variants also run as real
 subprocesses, to prove the in-process path is the tool's behaviour."""
+import contextlib
 import copy
+import io
 import itertools
 import json
 import math
@@ -77,24 +79,42 @@ def write_config(cfg: dict, path: Path) -> Path:
     return path
 
 
+#: What ``run_tool`` appends to the line of an exception that is not one of our user errors
+#: (an unexpected failure: for this test, as bad as a traceback).
+UNEXPECTED = ('(for the traceback:', '(traceback in ')
+
+
 def startup(world, cfg_path: Path, work_dir: Path):
     """``('error', line)``, ``('accepted', cfg)`` or ``('traceback', text)``: what
-    ``python tools/train.py CONFIG --work-dir DIR`` does up to building the Runner."""
+    ``python tools/train.py CONFIG --work-dir DIR`` does up to building the Runner. An error
+    line that ``run_tool`` marks as an unexpected exception counts as a traceback."""
     tool = world['tool']
-    runner, tool.Runner = tool.Runner, StopBeforeRunner
+    accepted = []
+
+    def main():
+        try:
+            tool.main([str(cfg_path), '--work-dir', str(work_dir)])
+        except Accepted as stop:
+            accepted.append(stop.args[0])
+
+    runner, tool.ToolRunner = tool.ToolRunner, StopBeforeRunner
+    stderr = io.StringIO()
     try:
-        tool.run_tool(lambda: tool.main([str(cfg_path), '--work-dir', str(work_dir)]))
-    except Accepted as accepted:
-        return 'accepted', accepted.args[0]
+        with contextlib.redirect_stderr(stderr):
+            tool.run_tool(main)
     except SystemExit as exit:
-        if isinstance(exit.code, str) and exit.code.startswith('error: ') and \
-                '\n' not in exit.code.strip():
-            return 'error', exit.code
-        return 'traceback', f'exit {exit.code!r}'
+        lines = [line for line in stderr.getvalue().splitlines() if line.strip()]
+        last = lines[-1] if lines else ''
+        if exit.code == 1 and last.startswith('error: ') and \
+                not any(mark in last for mark in UNEXPECTED):
+            return 'error', last
+        return 'traceback', f'exit {exit.code!r}: {last}'
     except Exception:
         return 'traceback', traceback.format_exc()
     finally:
-        tool.Runner = runner
+        tool.ToolRunner = runner
+    if accepted:
+        return 'accepted', accepted[0]
     return 'traceback', 'main returned without building the Runner'
 
 
