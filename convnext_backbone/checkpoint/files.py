@@ -90,11 +90,12 @@ def is_complete_checkpoint(path: str) -> bool:
     return zipfile.is_zipfile(path) if is_zip else True
 
 
-def find_latest_checkpoint(path: str) -> Optional[str]:
+def find_latest_checkpoint(path: str, quiet: bool = False) -> Optional[str]:
     """mmengine's ``find_latest_checkpoint`` (the file named in ``<path>/last_checkpoint``), made
     robust to interrupted runs: when that file is missing, empty, or names a checkpoint that is
     gone or incomplete, the newest complete ``epoch_N.pth``/``iter_N.pth`` in ``path`` is taken
-    (with a warning). None when there is nothing to resume from."""
+    (with a warning). None when there is nothing to resume from. ``quiet``: no log lines (for a
+    caller that says what it found in its own words, e.g. the Ctrl-C line)."""
     from mmengine.logging import print_log
     save_file = osp.join(path, 'last_checkpoint')
     named = None
@@ -112,14 +113,16 @@ def find_latest_checkpoint(path: str) -> Optional[str]:
     if not found:
         if named is not None:
             return named  # let the loader say what is wrong with it
-        print_log('Did not find last_checkpoint to be resumed.', logger='current')
+        if not quiet:
+            print_log('Did not find last_checkpoint to be resumed.', logger='current')
         return None
     latest = max(found)[2]
     why = ('there is no last_checkpoint file' if not osp.isfile(save_file) else
            'last_checkpoint is empty' if named is None else
            f'last_checkpoint names {named}, which is missing or incomplete')
-    print_log(f'Resuming from {latest}: {why}, and it is the newest complete checkpoint in {path}.',
-              logger='current', level=logging.WARNING)
+    if not quiet:
+        print_log(f'Resuming from {latest}: {why}, and it is the newest complete checkpoint in '
+                  f'{path}.', logger='current', level=logging.WARNING)
     return latest
 
 

@@ -70,7 +70,7 @@ def interrupted_line() -> str:
                 'the command again')
     where = f'iteration {run.iteration}' + (f' (epoch {run.epoch})' if run.epoch else '')
     doing = f'while validating after {where}' if run.phase == 'val' else f'at {where}'
-    latest = find_latest_checkpoint(run.work_dir) if run.work_dir else None
+    latest = find_latest_checkpoint(run.work_dir, quiet=True) if run.work_dir else None
     if latest:
         then = (f'the last complete checkpoint is {latest}; resume with the same command and '
                 '--resume')

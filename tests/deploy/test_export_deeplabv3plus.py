@@ -4,9 +4,9 @@ image pooling): plain onnxruntime gives ``inference_model``'s logits on image fi
 sizes, fed per the graph contract (the image as the test pipeline resized it, any size);
 standard operators only."""
 import pytest
+from deploy_cases import assert_equals_host
 
 from conftest import REPO
-from deploy_cases import assert_equals_host
 
 onnx = pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')
