@@ -2,6 +2,7 @@
 
     python tools/export.py CONFIG CHECKPOINT --out FILE.onnx [--shape H W] [--backbone-only]
         [--static] [--cfg-options key=value ...] [--verify] [--verify-image PATH ...]
+        [--quantize int8]
 
 The graph takes one input, ``images``: (N, 3, H, W) float32, channels as loaded (BGR for
 OpenCV), values 0-255, the image as the config's test pipeline resized it, unpadded, any H and
@@ -15,6 +16,9 @@ The metadata holds the class names, the resize rule and the test-time thresholds
 segmentors; H and W multiples of 32). CHECKPOINT 'none' exports random weights.
 --verify compares the graph in onnxruntime with mmdet's inference_detector / mmseg's
 inference_model on generated image files of everyday sizes; --verify-image PATH on yours.
+--quantize int8 also writes FILE.int8.onnx next to --out: onnxruntime's dynamic quantization of
+the MatMul weights (int8), the same inputs, outputs and metadata (convnext_backbone/deploy/
+quantize.py; its results differ slightly from the fp32 graph's, see docs/deployment.md).
 Configs that test with sliding windows are refused: add --cfg-options model.test_cfg.mode=whole.
 Any failure ends with one `error: ...` line that names the problem (--debug: the traceback).
 See docs/deployment.md.
@@ -25,6 +29,7 @@ import os
 from mmengine.config import DictAction
 
 from convnext_backbone.deploy import ExportError, export
+from convnext_backbone.deploy.quantize import check_quantize, quantize_graph
 
 
 def parse_args(argv=None):
@@ -48,6 +53,9 @@ def parse_args(argv=None):
                         'files (375x500, 500x375, 150x227, 33x47)')
     parser.add_argument('--verify-image', nargs='+', metavar='PATH',
                         help="compare onnxruntime with the host's inference on these image files")
+    parser.add_argument('--quantize', metavar='int8',
+                        help='also write an int8 graph FILE.int8.onnx (onnxruntime dynamic '
+                        'quantization of the MatMul weights) next to --out')
     return parser.parse_args(argv)
 
 
@@ -75,11 +83,15 @@ def main(argv=None):
     args = parse_args(argv)
     checkpoint = None if args.checkpoint.lower() == 'none' else args.checkpoint
     check_verify_args(args)
+    if args.quantize:
+        check_quantize(args.quantize, args.out)
     notes = []
     path = export(args.config, checkpoint, args.out, shape=args.shape,
                   backbone_only=args.backbone_only, cfg_options=args.cfg_options,
                   static=args.static, notes=notes)
     print(f'wrote {path}')
+    if args.quantize:
+        print(f'wrote {quantize_graph(path, args.quantize)}')
     for note in notes:
         print(f'note: {note}')
     if args.verify or args.verify_image:
