@@ -1,7 +1,7 @@
 """ONNX Runtime against our eager model: inference seconds per call, interleaved, medians.
 
     python tools/benchmark_onnx.py [--cases backbone toy-maskrcnn maskrcnn upernet]
-        [--repeat 5] [--threads 2] [--det-shape 800 1216] [--work-dir /tmp/onnx_bench]
+        [--repeat 5] [--threads 2] [--det-shape 800 1216] [--work-dir /tmp/onnx_bench] [--int8]
 
 Cases (random weights; nothing is downloaded):
   backbone       ConvNeXt-T backbone (configs/maskrcnn_convnext_t_coco.py --backbone-only),
@@ -15,6 +15,9 @@ at the input size: the ONNX side pastes the graph's 28x28 masks with
 convnext_backbone.deploy.paste; seg logits at the input size). Eager = the mmdet/mmseg model's
 own test_step on our backbone (its CPU fast path on); ONNX = tools/export.py's graph in an
 onnxruntime CPU session.
+--int8 adds the graph quantized as tools/export.py --quantize int8 does (third column) and its
+largest absolute difference from the fp32 graph's outputs on the timed input (seg argmax
+agreement for segmentors).
 Prints a markdown table with the CPU model and ISA; see docs/deployment.md.
 """
 import argparse
@@ -30,6 +33,7 @@ from convnext_backbone.deploy import OnnxModel, build_model, export_onnx, load_c
 from convnext_backbone.deploy.driver import task_of
 from convnext_backbone.deploy.paste import paste_masks
 from convnext_backbone.deploy.preprocess import min_input_size
+from convnext_backbone.deploy.quantize import quantize_graph
 from convnext_backbone.deploy.reference import eager_detections, eager_seg_logits
 from convnext_backbone.deploy.verify import images_for
 
@@ -104,6 +108,11 @@ def measure(case, args) -> dict:
     graph = OnnxModel(path, threads=args.threads)
     images = images_for(shape, batch=batch)
     runs = {'eager': eager_runner(case, model, images), 'onnxruntime': onnx_runner(graph, images)}
+    difference = ''
+    if args.int8:
+        int8 = OnnxModel(quantize_graph(path), threads=args.threads)
+        runs['int8'] = onnx_runner(int8, images)
+        difference = int8_difference(graph(images), int8(images))
     times = {name: [] for name in runs}
     for name, run in runs.items():  # warm-up
         run()
@@ -113,8 +122,24 @@ def measure(case, args) -> dict:
             run()
             times[name].append(time.perf_counter() - start)
     return dict(case=case, input=f'{batch}x3x{shape[0]}x{shape[1]}', export_s=export_s,
+                difference=difference,
                 **{name: statistics.median(t) for name, t in times.items()},
                 spread={name: (min(t), max(t)) for name, t in times.items()})
+
+
+def int8_difference(fp32: dict, int8: dict) -> str:
+    """How far the int8 graph's outputs are from the fp32 graph's on the same input."""
+    import numpy as np
+    if 'seg_logits' in fp32:
+        a, b = fp32['seg_logits'], int8['seg_logits']
+        agree = float((a.argmax(1) == b.argmax(1)).mean())
+        return (f'seg_logits max abs diff {float(np.abs(a - b).max()):.3g} (of max '
+                f'{float(np.abs(a).max()):.3g}), argmax agreement {100 * agree:.2f}%')
+    if 'boxes' in fp32:
+        return f"detections {len(fp32['boxes'])} (fp32) vs {len(int8['boxes'])} (int8)"
+    parts = [f'{k} max abs diff {float(np.abs(fp32[k] - int8[k]).max()):.3g} (of '
+             f'{float(np.abs(fp32[k]).max()):.3g})' for k in fp32]
+    return ', '.join(parts)
 
 
 def main(argv=None):
@@ -124,6 +149,8 @@ def main(argv=None):
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--det-shape', type=int, nargs=2, default=(800, 1216), metavar=('H', 'W'))
     parser.add_argument('--work-dir', default='/tmp/onnx_bench')
+    parser.add_argument('--int8', action='store_true',
+                        help='also time the int8 graph (tools/export.py --quantize int8)')
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
@@ -131,12 +158,16 @@ def main(argv=None):
     print(f'# {cpu_description()}; {args.threads} threads; torch {torch.__version__}; '
           f'onnxruntime {__import__("onnxruntime").__version__}; medians of {args.repeat} '
           f'interleaved runs after a warm-up; load average at start {load_average()}')
-    print('| case | input | eager (s) | onnxruntime (s) | eager / ORT |')
-    print('|---|---|---|---|---|')
+    int8_head = (' int8 ORT (s) | eager / int8 | int8 vs fp32 ORT outputs |', '---|---|---|')
+    print('| case | input | eager (s) | onnxruntime (s) | eager / ORT |' +
+          (int8_head[0] if args.int8 else ''))
+    print('|---|---|---|---|---|' + (int8_head[1] if args.int8 else ''))
     for case in args.cases:
         r = measure(case, args)
+        int8_cells = (f" {r['int8']:.3f} | {r['eager'] / r['int8']:.2f}x | {r['difference']} |"
+                      if args.int8 else '')
         print(f"| {r['case']} | {r['input']} | {r['eager']:.3f} | {r['onnxruntime']:.3f} | "
-              f"{r['eager'] / r['onnxruntime']:.2f}x |", flush=True)
+              f"{r['eager'] / r['onnxruntime']:.2f}x |{int8_cells}", flush=True)
         print(f"  <!-- spread {r['spread']}, export {r['export_s']:.0f} s -->", file=sys.stderr)
     print(f'# load average at end {load_average()}')
 
