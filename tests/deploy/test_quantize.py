@@ -25,7 +25,6 @@ def tool():
     return load_tool('export')
 
 
-@pytest.mark.slow  # a whole-model export and quantization, ~16 s on 2 busy cores
 def test_int8_upernet_next_to_fp32(tool, tmp_path, capsys):
     out = tmp_path / 'seg.onnx'
     tool.main([TOY_SEG, 'none', '--out', str(out), '--shape', *map(str, EXPORT_SHAPE),
