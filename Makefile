@@ -15,14 +15,17 @@ lint: setup
 	$(PY) -m ruff check .
 
 # Two pytest-xdist workers: the suite is mostly end-to-end runs (tools in subprocesses, short
-# trainings) that leave a core idle while they start up and read data; 2 workers on 2 cores took
-# 11-12.5 minutes (three runs) against 16 min 28 s in one process. TEST_WORKERS=0: one process.
+# trainings) that leave a core idle while they start up and read data. 2026-12-07, 2 workers on
+# a 2-core Intel Xeon (AVX-512): 1048 tests in 14 min 49 s (the 8-minute goal is not met; the
+# slowest are the end-to-end runs of the demo, the toy heads, torchrun and the benchmark tools).
+# TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 
 test: setup lint
 	$(PY) -m pytest tests -n $(TEST_WORKERS)
 
-# The fast part of the suite (about two thirds of the tests, about 2 minutes on 2 cores):
+# The fast part of the suite (about two thirds of the tests; 705 tests in 2 min 14 s on the same
+# machine, 2026-12-07: the 90-second goal is not met):
 # everything not marked slow (tools or launchers in subprocesses, trainings, configs beyond one
 # per family).
 test-fast: setup
