@@ -73,9 +73,16 @@ def check_verify_args(args):
 
 
 def report_lines(report: dict):
-    """One line per image, then the verdict."""
+    """One line per image, a line on mask threshold ties if there are any, then the verdict."""
     for image, result in report['images'].items():
         yield f'{image}: {result}'
+    ties = sum(r.get('mask_ties', 0) for r in report['images'].values())
+    if ties:
+        worst = min(r['mask_iou_min'] for r in report['images'].values())
+        yield (f'masks: {ties} pixel(s) binarised differently where the mask probability is '
+               'within 1e-4 of mask_thr_binary (plus what the box difference moves it): '
+               'threshold ties of float rounding (untrained mask heads sit near 0.5), not '
+               f'counted in mask_iou_min_decided; mask IoU counting them: {worst:.3f}')
     yield f"verify: {'graph equals' if report['ok'] else 'graph DIFFERS from'} the host"
 
 

@@ -27,17 +27,27 @@ def _weights(start: float, end: float, first: int, count: int, cells: int) -> np
     return np.clip(1 - np.abs(position[:, None] - np.arange(cells, dtype=np.float32)), 0, None)
 
 
-def paste_mask(mask: np.ndarray, box, height: int, width: int) -> np.ndarray:
+def paste_window(mask: np.ndarray, box, height: int, width: int):
     """One (h, w) probability mask pasted into ``box`` (x1, y1, x2, y2) on an (height, width)
-    image: float32 probabilities, zero outside the box's pixel range."""
+    image, only where it can be non-zero: ``(top, left, values)``, the float32 probabilities of
+    the box's pixel range widened by one (clamped to the image; empty for a box off the image).
+    Zero everywhere else; cheap on large images."""
     x0, y0, x1, y1 = (float(v) for v in box)
     left, top = max(math.floor(x0) - 1, 0), max(math.floor(y0) - 1, 0)
     right, bottom = min(math.ceil(x1) + 1, width), min(math.ceil(y1) + 1, height)
+    if right <= left or bottom <= top:
+        return top, left, np.zeros((0, 0), np.float32)
+    wy = _weights(y0, y1, top, bottom - top, mask.shape[0])
+    wx = _weights(x0, x1, left, right - left, mask.shape[1])
+    return top, left, wy @ mask.astype(np.float32) @ wx.T
+
+
+def paste_mask(mask: np.ndarray, box, height: int, width: int) -> np.ndarray:
+    """One (h, w) probability mask pasted into ``box`` (x1, y1, x2, y2) on an (height, width)
+    image: float32 probabilities, zero outside the box's pixel range."""
     out = np.zeros((height, width), np.float32)
-    if right > left and bottom > top:
-        wy = _weights(y0, y1, top, bottom - top, mask.shape[0])
-        wx = _weights(x0, x1, left, right - left, mask.shape[1])
-        out[top:bottom, left:right] = wy @ mask.astype(np.float32) @ wx.T
+    top, left, values = paste_window(mask, box, height, width)
+    out[top:top + values.shape[0], left:left + values.shape[1]] = values
     return out
 
 
