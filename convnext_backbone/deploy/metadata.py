@@ -11,7 +11,8 @@ from torch import nn
 
 from .preprocess import min_input_size, padding_rule
 
-# Test pipeline steps the graph's contract covers: loading (the user loads the image), the
+# Test pipeline steps the graph's contract covers: loading (the user loads the image, as the
+# metadata's 'load' says; subclasses such as our CheckedLoadImageFromFile load the same), the
 # resize (the user resizes, by the rule in the metadata), annotations and packing (no effect).
 _LOADING = ('LoadImageFromFile', 'LoadImageFromNDArray')
 _RESIZE = ('Resize',)
@@ -33,6 +34,38 @@ def test_pipeline(cfg) -> List[dict]:
     return list(dataset.get('pipeline') or cfg.get('test_pipeline') or [])
 
 
+def _is_loading(step) -> bool:
+    return _type(step) in _LOADING or _type(step).endswith('LoadImageFromFile')
+
+
+def load_rule(cfg) -> Optional[dict]:
+    """The test pipeline's image loading as plain data: ``{"type": "LoadImageFromFile",
+    "color_type": "color", "imdecode_backend": "cv2", "channel_order": "bgr"}`` (mmcv's
+    ``imfrombytes`` arguments); None when the pipeline loads no file."""
+    for step in test_pipeline(cfg):
+        if _is_loading(step) and _type(step) != 'LoadImageFromNDArray':
+            return {'type': 'LoadImageFromFile', 'color_type': step.get('color_type', 'color'),
+                    'imdecode_backend': step.get('imdecode_backend', 'cv2'),
+                    'channel_order': 'bgr'}
+    return None
+
+
+def load_note(rule: Optional[dict]) -> Optional[str]:
+    """The one line on how the host decodes an image file, which the graph cannot see."""
+    if rule is None:
+        return None
+    if (rule['color_type'], rule['imdecode_backend']) == ('color', 'cv2'):
+        return ('mmcv decodes the image file with OpenCV, cv2.imdecode(bytes, '
+                'cv2.IMREAD_COLOR) (as cv2.imread): EXIF orientation applied, BGR, grayscale '
+                'repeated to 3 channels, alpha dropped, 16-bit cut to 8 (value >> 8); load it '
+                "the same way (PIL's Image.open ignores the EXIF orientation and gives RGB) "
+                "(metadata 'load').")
+    return (f"the test pipeline decodes image files with color_type={rule['color_type']!r}, "
+            f"imdecode_backend={rule['imdecode_backend']!r}: load them the same way "
+            f"(mmcv.imfrombytes(bytes, flag={rule['color_type']!r}, "
+            f"backend={rule['imdecode_backend']!r})) before the graph (metadata 'load').")
+
+
 def resize_rule(cfg) -> Optional[dict]:
     """The test pipeline's resize as plain data: ``{"type": "Resize", "scale": [w, h],
     "keep_ratio": true, "interpolation": "bilinear"}`` (``scale_factor`` instead of ``scale``
@@ -51,8 +84,9 @@ def resize_rule(cfg) -> Optional[dict]:
 
 def unsupported_steps(cfg) -> List[str]:
     """Test pipeline steps that change the image but are neither the resize nor loading."""
-    known = _LOADING + _RESIZE + _NO_EFFECT
-    return [_type(step) or str(step) for step in test_pipeline(cfg) if _type(step) not in known]
+    known = _RESIZE + _NO_EFFECT
+    return [_type(step) or str(step) for step in test_pipeline(cfg)
+            if _type(step) not in known and not _is_loading(step)]
 
 
 def class_names(cfg) -> Sequence[str]:
@@ -88,6 +122,7 @@ def graph_metadata(cfg, model: nn.Module, wrapper: nn.Module, task: str) -> dict
     divisor, minimum, pad_value = padding_rule(dp)
     preprocess = getattr(wrapper, 'preprocess', None)
     meta = {
+        'load': json.dumps(load_rule(cfg)),
         'resize': json.dumps(resize_rule(cfg)),
         'bgr_to_rgb': json.dumps(bool(preprocess is not None and preprocess.swap)),
         'mean': json.dumps(_floats(preprocess.mean) if preprocess is not None else None),
@@ -120,6 +155,9 @@ def graph_metadata(cfg, model: nn.Module, wrapper: nn.Module, task: str) -> dict
 def host_notes(cfg, task: str) -> List[str]:
     """One line per thing the host's result depends on that the graph cannot see."""
     notes = []
+    loading = load_note(load_rule(cfg))
+    if loading:
+        notes.append(loading)
     steps = unsupported_steps(cfg)
     if steps:
         notes.append(f'the test pipeline also runs {", ".join(steps)}, which the graph does '

@@ -184,12 +184,23 @@ def compare_seg(logits: np.ndarray, host, ori_shape, align_corners: bool,
     resized = F.interpolate(torch.from_numpy(logits), size=tuple(ori_shape), mode='bilinear',
                             align_corners=align_corners)[0]
     theirs = host.seg_logits.data
-    agreement = float((resized.argmax(0) == theirs.argmax(0)).float().mean())
+    agreement = float((class_argmax(resized) == class_argmax(theirs)).float().mean())
     report = dict(max_abs_diff=float((resized - theirs).abs().max()),
                   argmax_agreement=agreement)
     report['ok'] = (report['max_abs_diff'] <= limits['max_abs_diff'] and
                     agreement >= limits['argmax_agreement'])
     return report
+
+
+def class_argmax(logits: torch.Tensor) -> torch.Tensor:
+    """``logits.argmax(0)`` of (C, H, W) logits (the first of equal maxima), one class at a time:
+    torch's argmax over the first axis is strided and takes seconds on a 4000x3000 image."""
+    best, index = logits[0].clone(), torch.zeros(logits.shape[1:], dtype=torch.int64)
+    for c in range(1, logits.shape[0]):
+        better = logits[c] > best
+        best = torch.where(better, logits[c], best)
+        index[better] = c
+    return index
 
 
 def host_inference(model, path: str):
