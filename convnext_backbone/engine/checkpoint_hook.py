@@ -14,6 +14,9 @@ work dirs:
   complete, and otherwise (with a warning) from the newest complete ``epoch_N.pth`` /
   ``iter_N.pth`` of the work dir, so an empty or stale ``last_checkpoint`` never restarts a run
   from scratch;
+* turns a save that the disk refuses (full, quota, file size limit, read-only, permissions)
+  into one :class:`~convnext_backbone.checkpoint.write_errors.CheckpointWriteError` naming the
+  cause, the intact earlier checkpoint and ``--resume``;
 * trusts what it wrote for this process (see ``convnext_backbone.checkpoint.safety``);
 * checks a ``load_from`` checkpoint against the model (keys, shapes, dtypes) when mmengine has
   read it and before it is copied (``after_load_checkpoint``): a checkpoint that does not fit is
@@ -58,6 +61,7 @@ from ..checkpoint.files import (
     write_atomically,
 )
 from ..checkpoint.safety import trust_checkpoint
+from ..checkpoint.write_errors import write_failure
 from ..registry import HOOKS
 from .model_fit import check_model_fits
 
@@ -171,11 +175,17 @@ class CrashSafeCheckpointHook(CheckpointHook):
         if not is_main_process():  # the Runner saves on the main process only
             runner.save_checkpoint(self.out_dir, name, self.file_client_args, **save_args)
             return
-        with atomic_target(self.last_ckpt) as temporary:
-            runner.save_checkpoint(osp.dirname(temporary), osp.basename(temporary),
-                                   self.file_client_args, **save_args)
-        trust_checkpoint(self.last_ckpt)
-        write_atomically(osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
+        try:
+            with atomic_target(self.last_ckpt) as temporary:
+                runner.save_checkpoint(osp.dirname(temporary), osp.basename(temporary),
+                                       self.file_client_args, **save_args)
+            trust_checkpoint(self.last_ckpt)
+            write_atomically(osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
+        except OSError as error:  # a full disk, a quota, a read-only folder: one line
+            failure = write_failure(error, self.last_ckpt, runner.work_dir)
+            if failure is None:
+                raise
+            raise failure from error
         for path in outdated:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
