@@ -10,7 +10,8 @@ W; channel swap, normalisation and the padding of the model's data preprocessor 
 Outputs: detection (N = 1) ``boxes`` (K, 4) xyxy in input pixels, ``scores`` (K,), ``labels``
 (K,) int64, ``masks`` (K, 28, 28) probabilities in each box (paste them as in
 docs/deployment.md); segmentation ``seg_logits`` (N, C, H, W); backbone ``feat0..feat3``.
-The metadata holds the class names, the resize rule and the test-time thresholds.
+The metadata holds the class names, how the file is decoded (EXIF, BGR, 16 bits: one
+`note:` line at export), the resize rule and the test-time thresholds.
 --shape is the size traced at export (default 256 256). --static fixes the input to
 (1, 3) + --shape. --out FILE.pt2 writes a torch.export program instead (backbone and
 segmentors; H and W multiples of 32). CHECKPOINT 'none' exports random weights.

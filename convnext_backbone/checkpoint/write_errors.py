@@ -21,8 +21,10 @@ _WRITABLE = 'make the folder writable, or move the work dir elsewhere and pass i
 CAUSES = {
     errno.ENOSPC: ('the disk is full', _SPACE),
     errno.EDQUOT: ('the disk quota is used up', _SPACE),
-    errno.EFBIG: ('the file would exceed the file size limit of this process (ulimit -f)',
-                  'raise the limit (ulimit -f unlimited)'),
+    errno.EFBIG: ('the file would exceed the file size limit (the process\'s, ulimit -f, or '
+                  'the file system\'s, e.g. 4 GiB on FAT32)',
+                  'raise the limit (ulimit -f unlimited) or move the work dir to another file '
+                  'system and pass it as --work-dir'),
     errno.EROFS: ('the file system is read-only', _WRITABLE),
     errno.EACCES: ('permission denied', _WRITABLE),
     errno.EPERM: ('operation not permitted', _WRITABLE),
