@@ -87,13 +87,14 @@ def test_flagship_mask_rcnn(tmp_path, image_files):
     code, fewer pixels) and a lower score threshold (random weights score low). Random mask
     heads give probabilities near 0.5, where float rounding of the mask logits flips single
     pixels (seen: 2 of a 45-pixel mask, IoU 0.956, while the paste itself is exact, see
-    test_paste_equals_mmdets_paste): masks need IoU >= 0.9 here, 0.99 with trained weights."""
+    test_paste_equals_mmdets_paste): the check counts them as threshold ties (49 pixels over
+    the four files) and holds the other pixels to the usual IoU >= 0.99."""
     options = {'test_dataloader.dataset.pipeline.1.scale': (333, 200),
                'model.test_cfg.rcnn.score_thr': 0.02}
     out = export(FLAGSHIP, None, str(tmp_path / 'flagship.onnx'), shape=(128, 128),
                  cfg_options=options)
     assert_equals_host(verify(FLAGSHIP, None, out, cfg_options=options, image_paths=image_files,
-                              limits=dict(mask_iou_min=0.9)))
+                              ))
 
 
 @pytest.mark.parametrize('shape', [(375, 500), (33, 47)])

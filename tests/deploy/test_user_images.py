@@ -12,6 +12,7 @@ phone photo and a 2048x1024 Cityscapes-like frame, written to disk.
 """
 import functools
 import json
+import re
 import shutil
 
 import numpy as np
@@ -142,6 +143,9 @@ def test_export_tool_verifies_user_files(exports, user_files, kind):
              for path in user_files['files'].values() if path.name not in SKIP[kind]}
     assert all(line and "'ok': True" in line for line in lines.values()), proc.stdout
     assert proc.stdout.strip().endswith('verify: graph equals the host'), proc.stdout
+    ties = sum(int(t) for t in re.findall(r"'mask_ties': (\d+)", proc.stdout))
+    said = [line for line in proc.stdout.splitlines() if line.startswith('masks: ')]
+    assert len(said) == (1 if ties else 0) and (not ties or f'{ties} pixel(s)' in said[0]), said
     notes = [line for line in proc.stdout.splitlines() if line.startswith('note: ')]
     loading = [n for n in notes if 'cv2.IMREAD_COLOR' in n]
     assert len(loading) == 1 and all(word in loading[0] for word in
@@ -159,7 +163,6 @@ def test_export_tool_verifies_user_files(exports, user_files, kind):
 
 
 def doc_snippets():
-    import re
     text = (REPO / 'docs' / 'deployment.md').read_text()
     return re.findall(r'<!-- tested: [^>]*-->\s*```python\n(.*?)```', text, re.S)
 
