@@ -1,8 +1,8 @@
 """The exported graphs in plain onnxruntime, fed per the contract, against the hosts' own
 inference APIs (mmdet's ``inference_detector``, mmseg's ``inference_model``) on image files of
 everyday sizes that need padding after the resize: trained toy models, the toy Cascade, the
-flagship-size Mask R-CNN, the user's image formats, and the docs' plain-onnxruntime example run
-as written."""
+flagship-size Mask R-CNN, and the docs' plain-onnxruntime example run as written (the files
+users have, EXIF JPEGs, gray, RGBA and 16-bit PNGs, large photos: test_user_images.py)."""
 import re
 
 import numpy as np
@@ -17,7 +17,7 @@ from deploy_cases import (
     assert_equals_host,
 )
 
-from conftest import REPO, load_tool, run_tool
+from conftest import REPO, run_tool
 
 pytest.importorskip('onnxruntime')
 cv2 = pytest.importorskip('cv2')
@@ -120,23 +120,6 @@ def test_paste_equals_mmdets_paste(shape):
         theirs[where] = pasted[0].numpy()
         assert np.abs(mine - theirs).max() < 1e-5
         assert ((mine >= 0.5) != (theirs >= 0.5)).sum() <= 1  # at most a tie at the threshold
-
-
-def test_image_formats_through_the_tool(tmp_path, capsys):
-    """--verify-image with the files users have: grayscale, RGBA and 16-bit PNGs."""
-    rgb = cv2.imread(write_images(str(tmp_path), [(97, 131)])[0])
-    paths = {'gray.png': cv2.cvtColor(rgb, cv2.COLOR_BGR2GRAY),
-             'rgba.png': cv2.cvtColor(rgb, cv2.COLOR_BGR2BGRA),
-             'deep.png': rgb.astype(np.uint16) * 257}
-    for name, image in paths.items():
-        cv2.imwrite(str(tmp_path / name), image)
-    load_tool('export').main([TOY_DET, 'none', '--out', str(tmp_path / 'det.onnx'), '--shape',
-                              *map(str, EXPORT_SHAPE), '--verify-image',
-                              *[str(tmp_path / name) for name in paths]])
-    out = capsys.readouterr().out
-    lines = [line for line in out.splitlines() if line.startswith(str(tmp_path))]
-    assert len(lines) == 3 and all("'ok': True" in line for line in lines), out
-    assert out.strip().endswith('verify: graph equals the host')
 
 
 def doc_snippets():
