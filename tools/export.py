@@ -125,6 +125,9 @@ def main(argv=None):
         written = quantize_graph(path, args.quantize, calibration=calibration,
                                  calibration_source=source)
         print(f'wrote {written}')
+        if calibration:  # where int8 departs from fp32, on the first calibration image
+            from convnext_backbone.deploy.quant_report import layer_sqnr, summary
+            print(summary(layer_sqnr(path, written, calibration[0])))
     for note in notes:
         print(f'note: {note}')
     if args.verify or args.verify_image:

@@ -2,6 +2,7 @@
 with integer kernels, keep the contract and the metadata, stay close to the fp32 graph, and are
 calibrated on the images the config evaluates on; impossible requests are one error line,
 before the export."""
+import re
 from collections import Counter
 
 import numpy as np
@@ -16,6 +17,7 @@ onnx = pytest.importorskip('onnx')
 from convnext_backbone.deploy import ExportError, OnnxModel  # noqa: E402
 from convnext_backbone.deploy.calibration import folder_images, spread, val_images  # noqa: E402
 from convnext_backbone.deploy.driver import load_config  # noqa: E402
+from convnext_backbone.deploy.quant_report import layer_sqnr, sqnr_db  # noqa: E402
 from convnext_backbone.deploy.quantize import KEEP_FP32, fp32_nodes, quantize_graph  # noqa: E402
 from convnext_backbone.deploy.verify import images_for, write_images  # noqa: E402
 
@@ -46,12 +48,6 @@ def kernels(path, tmp_path):
     return Counter(n.op_type for n in nodes), floats
 
 
-def sqnr_db(reference, other):
-    """Signal-to-quantisation-noise ratio of ``other`` against ``reference``, in dB."""
-    noise = np.square(reference - other).sum()
-    return float(10 * np.log10(np.square(reference).sum() / max(noise, 1e-30)))
-
-
 def test_static_int8_upernet_runs_integer_kernels(tool, toy_root, tmp_path, capsys):
     out = tmp_path / 'seg.onnx'
     tool.main([TOY_SEG, 'none', '--out', str(out), '--shape', *map(str, EXPORT_SHAPE),
@@ -60,14 +56,20 @@ def test_static_int8_upernet_runs_integer_kernels(tool, toy_root, tmp_path, caps
     int8_path = tmp_path / 'seg.int8.onnx'
     printed = capsys.readouterr().out
     assert f'wrote {out}' in printed and f'wrote {int8_path}' in printed, printed
+    report = re.search(r'int8 vs fp32 SQNR: seg_logits ([\d.]+) dB; lowest layers: (\S+) '
+                       r'([\d.]+) dB', printed)
+    assert report and float(report[1]) > 20 and float(report[3]) > 15, printed
 
     fp32_ops = Counter(n.op_type for n in onnx.load(str(out)).graph.node)
     assert not INTEGER_OPS & set(fp32_ops), fp32_ops
     ops, floats = kernels(int8_path, tmp_path)
-    # every Conv and MatMul but the classifier runs as an integer kernel
+    # every Conv and MatMul runs as an integer kernel but the classifier and the PPM's
+    # pooling products (two computed tensors: 4 scales x 2 axes)
+    pooling = [name for name in floats if 'psp_modules' in name]
+    assert len(pooling) == 8 and len(floats) == 9 and 'conv_seg' in (set(floats) - set(pooling)
+                                                                      ).pop(), floats
     assert ops['QLinearConv'] == fp32_ops['Conv'] - 1, ops
-    assert ops['QLinearMatMul'] == fp32_ops['MatMul'], ops
-    assert len(floats) == 1 and 'conv_seg' in floats[0], floats
+    assert ops['QLinearMatMul'] == fp32_ops['MatMul'] - len(pooling), ops
 
     fp32, int8 = OnnxModel(str(out)), OnnxModel(str(int8_path))
     note = int8.metadata.pop('quantization')
@@ -116,13 +118,23 @@ def test_static_int8_detector(tool, toy_root, tmp_path, capsys):
                'model.test_cfg.rcnn.score_thr=0.0'])
     int8_path = tmp_path / 'det.int8.onnx'
     ops, floats = kernels(int8_path, tmp_path)
-    assert ops['QLinearConv'] >= 30 and ops['QLinearMatMul'] > 0 and ops['QGemm'] == 2, ops
+    fp32_ops = Counter(n.op_type for n in onnx.load(str(out)).graph.node)
+    # every Conv but the 5 levels' RPN cls/reg and the mask logits; the 2 shared FCs
+    assert ops['QLinearConv'] == fp32_ops['Conv'] - 11 and ops['QGemm'] == 2, ops
+    assert ops['QLinearMatMul'] == fp32_ops['MatMul'] > 0, ops
     kept = fp32_nodes(onnx.load(str(out)))
-    assert sorted(n.split('/')[-2] for n in kept) == ['conv_logits', 'fc_cls', 'fc_reg',
-                                                      'rpn_cls', 'rpn_reg'], kept
+    heads = Counter(n.split('/')[-2].split('_')[0] + '_' + n.split('/')[-2].split('_')[1]
+                    for n in kept)  # rpn_cls_3 -> rpn_cls: the RPN head runs once per level
+    assert heads == {'conv_logits': 1, 'fc_cls': 1, 'fc_reg': 1, 'rpn_cls': 5, 'rpn_reg': 5}, kept
     assert len(floats) == len(kept), floats  # nothing else stayed float
     fp32, int8 = OnnxModel(str(out)), OnnxModel(str(int8_path))
     images = images_for((150, 227))
+    layers = dict(layer_sqnr(str(out), str(int8_path), images.numpy()))
+    # backbone, neck and RPN compared; the RoI heads follow each graph's own proposals
+    assert any('backbone' in n for n in layers) and any('rpn_conv' in n for n in layers)
+    assert not any('bbox_heads' in n or 'mask_heads' in n or n.startswith('output')
+                   for n in layers), layers
+    assert min(layers.values()) > 15, layers
     a, b = fp32(images), int8(images)
     assert b['boxes'].shape[1:] == (4,) and b['masks'].shape[1:] == (28, 28)
     # score_thr 0: every image gives max_per_img detections
@@ -200,13 +212,22 @@ def test_graph_that_cannot_be_quantized(tmp_path):
     assert not (tmp_path / 'broken.int8-dynamic.onnx').exists()
 
 
+def test_sqnr_by_hand():
+    ones = np.ones(4, np.float32)
+    assert sqnr_db(ones, np.array([1, 1, 1, 0], np.float32)) == pytest.approx(10 * np.log10(4))
+    assert sqnr_db(ones * 10, ones * 10 + 0.1) == pytest.approx(40.0)
+    assert sqnr_db(ones, ones) == float('inf')
+
+
 def test_fp32_layers_are_the_heads_output_layers():
     """The patterns name real layers of the shipped heads (mmdet/mmseg attribute names)."""
     import re
     names = ['/decode_head/conv_seg/Conv', '/auxiliary_head/conv_seg/Conv',
              '/bbox_heads.2/fc_cls/Gemm', '/bbox_heads.0/fc_reg/Gemm',
-             '/proposals/head/rpn_cls/Conv', '/mask_heads.0/conv_logits/Conv']
+             '/proposals/head/rpn_cls/Conv', '/proposals/head/rpn_reg_4/Conv',
+             '/mask_heads.0/conv_logits/Conv']
     others = ['/decode_head/fpn_bottleneck/conv/Conv', '/bbox_heads.0/shared_fcs.1/Gemm',
-              '/backbone/stages.0/stages.0.0/pwconv1/MatMul', '/mask_heads.0/convs.3/conv/Conv']
+              '/backbone/stages.0/stages.0.0/pwconv1/MatMul', '/mask_heads.0/convs.3/conv/Conv',
+              '/proposals/head/rpn_conv_2/Conv']
     hits = lambda name: any(re.search(p, name) for p in KEEP_FP32)  # noqa: E731
     assert all(map(hits, names)) and not any(map(hits, others))
