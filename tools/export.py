@@ -32,7 +32,7 @@ from mmengine.config import DictAction
 
 from convnext_backbone.deploy import ExportError, export
 from convnext_backbone.deploy.calibration import DEFAULT_COUNT, calibration_inputs
-from convnext_backbone.deploy.quantize import check_quantize, quantize_graph
+from convnext_backbone.deploy.quantize import check_quantize, quantize_graph, quantized_path
 
 
 def parse_args(argv=None):
@@ -103,6 +103,11 @@ def prepare_calibration(args):
     return calibration_inputs(cfg, args.calib_dir, args.calib_images)
 
 
+def wrote(path: str, earlier: set) -> str:
+    """``wrote PATH``, saying so when it replaced a file that was there before the run."""
+    return f'wrote {path}' + (' (replacing the file that was there)' if path in earlier else '')
+
+
 def report_lines(report: dict):
     """One line per image, then the verdict."""
     for image, result in report['images'].items():
@@ -115,16 +120,18 @@ def main(argv=None):
     checkpoint = None if args.checkpoint.lower() == 'none' else args.checkpoint
     check_verify_args(args)
     calibration = prepare_calibration(args)
+    earlier = {p for p in (args.out, args.quantize and quantized_path(args.out, args.quantize))
+               if p and os.path.exists(p)}  # replaced only once the new file is complete
     notes = []
     path = export(args.config, checkpoint, args.out, shape=args.shape,
                   backbone_only=args.backbone_only, cfg_options=args.cfg_options,
                   static=args.static, notes=notes)
-    print(f'wrote {path}')
+    print(wrote(path, earlier))
     if args.quantize:
         source = args.calib_dir or "the config's val set"
         written = quantize_graph(path, args.quantize, calibration=calibration,
                                  calibration_source=source)
-        print(f'wrote {written}')
+        print(wrote(written, earlier))
         if calibration:  # where int8 departs from fp32, on the first calibration image
             from convnext_backbone.deploy.quant_report import layer_sqnr, summary
             print(summary(layer_sqnr(path, written, calibration[0])))

@@ -26,6 +26,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from ..checkpoint.files import atomic_target
 from .errors import ExportError
 
 MODES = {
@@ -142,25 +143,24 @@ def quantize_graph(fp32_path: str, mode: str = 'int8', out: Optional[str] = None
                           f'({exc}): pip install onnxruntime.') from None
     if mode == 'int8':
         calibration = usable_for_calibration(fp32_path, calibration)
-    try:
-        if mode == 'int8':
-            _static(fp32_path, out, calibration)
-        else:
-            _dynamic(fp32_path, out)
-    except Exception as exc:  # onnxruntime raises many kinds
-        if os.path.exists(out):
-            os.remove(out)  # never leave a half-written graph
-        text = str(exc).strip().splitlines()
-        raise ExportError(f'quantizing {fp32_path} to {mode} failed ({type(exc).__name__}: '
-                          f'{text[0][:300] if text else "no message"}); the fp32 graph is '
-                          'unaffected: deploy it.') from None
-    fp32, proto = onnx.load(fp32_path), onnx.load(out)
-    del proto.metadata_props[:]
-    for entry in fp32.metadata_props:
-        proto.metadata_props.add().CopyFrom(entry)
-    note = proto.metadata_props.add()
-    note.key = 'quantization'
-    source = f'{len(calibration)} images ({calibration_source})' if mode == 'int8' else ''
-    note.value = f'{mode}: ' + MODES[mode].format(calibration=source)
-    onnx.save(proto, out)
+    with atomic_target(out) as temporary:  # an earlier file at ``out`` stays until the end
+        try:
+            if mode == 'int8':
+                _static(fp32_path, temporary, calibration)
+            else:
+                _dynamic(fp32_path, temporary)
+        except Exception as exc:  # onnxruntime raises many kinds
+            text = str(exc).strip().splitlines()
+            raise ExportError(f'quantizing {fp32_path} to {mode} failed ({type(exc).__name__}: '
+                              f'{text[0][:300] if text else "no message"}); the fp32 graph is '
+                              'unaffected: deploy it.') from None
+        fp32, proto = onnx.load(fp32_path), onnx.load(temporary)
+        del proto.metadata_props[:]
+        for entry in fp32.metadata_props:
+            proto.metadata_props.add().CopyFrom(entry)
+        note = proto.metadata_props.add()
+        note.key = 'quantization'
+        source = f'{len(calibration)} images ({calibration_source})' if mode == 'int8' else ''
+        note.value = f'{mode}: ' + MODES[mode].format(calibration=source)
+        onnx.save(proto, temporary)
     return out
