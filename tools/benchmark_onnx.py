@@ -152,10 +152,36 @@ def int8_difference(fp32: dict, int8: dict) -> str:
         return (f'seg_logits max abs diff {float(np.abs(a - b).max()):.3g} (of max '
                 f'{float(np.abs(a).max()):.3g}), argmax agreement {100 * agree:.2f}%')
     if 'boxes' in fp32:
-        return f"detections {len(fp32['boxes'])} (fp32) vs {len(int8['boxes'])} (int8)"
+        matched, score_diff = match_boxes(fp32, int8)
+        return (f"detections {len(fp32['boxes'])} (fp32) vs {len(int8['boxes'])} (int8), "
+                f'{matched} matched (same label, box IoU >= 0.9)' +
+                (f', scores within {score_diff:.3g}' if matched else ''))
     parts = [f'{k} max abs diff {float(np.abs(fp32[k] - int8[k]).max()):.3g} (of '
              f'{float(np.abs(fp32[k]).max()):.3g})' for k in fp32]
     return ', '.join(parts)
+
+
+def match_boxes(a: dict, b: dict, iou_min: float = 0.9):
+    """How many detections of ``a`` have one in ``b`` of the same label with box IoU >=
+    ``iou_min`` (greedy, in ``a``'s order), and the largest score difference among them."""
+    import numpy as np
+    used, diffs = set(), []
+    for box, label, score in zip(a['boxes'], a['labels'], a['scores']):
+        x1 = np.maximum(box[0], b['boxes'][:, 0])
+        y1 = np.maximum(box[1], b['boxes'][:, 1])
+        x2 = np.minimum(box[2], b['boxes'][:, 2])
+        y2 = np.minimum(box[3], b['boxes'][:, 3])
+        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+        area = lambda r: (r[..., 2] - r[..., 0]) * (r[..., 3] - r[..., 1])  # noqa: E731
+        iou = inter / np.maximum(area(box) + area(b['boxes']) - inter, 1e-9)
+        for j in np.argsort(-iou):
+            if iou[j] < iou_min:
+                break
+            if j not in used and b['labels'][j] == label:
+                used.add(j)
+                diffs.append(abs(float(score - b['scores'][j])))
+                break
+    return len(diffs), max(diffs, default=0.0)
 
 
 def main(argv=None):
