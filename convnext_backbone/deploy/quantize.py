@@ -13,9 +13,10 @@ Two modes of onnxruntime's quantization, as data (:data:`MODES`):
   usable without any image, but the Convs stay fp32 (onnxruntime's dynamic ``ConvInteger``
   is slower than its fp32 convolution).
 
-Weights use 7 of their 8 bits (``reduce_range``): x86 CPUs without VNNI (AVX2, and AVX-512
-before VNNI) add int8 products in pairs into int16 registers, which saturate with full-range
-weights; 7-bit weights cannot, so one graph gives the same results on every x86 CPU.
+Weights use 7 of their 8 bits (``reduce_range``, both modes): x86 CPUs without VNNI (AVX2,
+and AVX-512 before VNNI) add uint8 x int8 products in pairs into int16 registers, which
+saturate with full-range weights (2 x 255 x 127 > 32767); 7-bit weights cannot
+(2 x 255 x 64 < 32767), so one graph gives the same results on every x86 CPU.
 Layers listed in :data:`KEEP_FP32` stay fp32: the last layer of each head, whose output is a
 score, a box offset or a mask logit (where an int8 error is an error of the result itself).
 """
@@ -33,7 +34,7 @@ MODES = {
     'int8': 'onnxruntime static quantization: Conv, MatMul and Gemm weights int8 (7-bit, per '
             'channel) and their input activations uint8, ranges calibrated on {calibration}; '
             'the last layer of each head and every other op fp32',
-    'int8-dynamic': 'onnxruntime dynamic quantization of the MatMul weights (int8, per '
+    'int8-dynamic': 'onnxruntime dynamic quantization of the MatMul weights (int8, 7-bit, per '
                     'channel), activations quantized per call; other ops fp32',
 }
 STATIC_OPS = ('Conv', 'MatMul', 'Gemm', 'Relu')
@@ -121,7 +122,7 @@ def _static(fp32_path: str, out: str, inputs: Sequence[np.ndarray]) -> None:
 def _dynamic(fp32_path: str, out: str) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     quantize_dynamic(fp32_path, out, op_types_to_quantize=list(DYNAMIC_OPS),
-                     per_channel=True, weight_type=QuantType.QInt8)
+                     per_channel=True, reduce_range=True, weight_type=QuantType.QInt8)
 
 
 def quantize_graph(fp32_path: str, mode: str = 'int8', out: Optional[str] = None,
