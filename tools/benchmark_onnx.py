@@ -1,23 +1,25 @@
 """ONNX Runtime against our eager model: inference seconds per call, interleaved, medians.
 
     python tools/benchmark_onnx.py [--cases backbone toy-maskrcnn maskrcnn upernet]
-        [--repeat 5] [--threads 2] [--det-shape 800 1216] [--work-dir /tmp/onnx_bench] [--int8]
+        [--repeat 5] [--threads 2] [--det-shape 800 1216] [--work-dir /tmp/onnx_bench]
+        [--quantize int8 int8-dynamic]
 
 Cases (random weights; nothing is downloaded):
   backbone       ConvNeXt-T backbone (configs/maskrcnn_convnext_t_coco.py --backbone-only),
                  8x224x224
   toy-maskrcnn   configs/toy/maskrcnn_convnext_toy_coco.py, one 128x224 image
   maskrcnn       configs/maskrcnn_convnext_t_coco.py, one image of --det-shape
-  upernet        configs/upernet/upernet_convnext_t_160k_ade20k.py, one 512x512 image
-                 (whole-image inference)
+  upernet        configs/upernet/upernet_convnext_t_160k_ade20k.py, one 512x683 image (what
+                 its test resize makes of a 4:3 photo; whole-image inference)
 Both sides include the data preprocessing and the post-processing (detections with binary masks
 at the input size: the ONNX side pastes the graph's 28x28 masks with
 convnext_backbone.deploy.paste; seg logits at the input size). Eager = the mmdet/mmseg model's
 own test_step on our backbone (its CPU fast path on); ONNX = tools/export.py's graph in an
 onnxruntime CPU session.
---int8 adds the graph quantized as tools/export.py --quantize int8 does (third column) and its
-largest absolute difference from the fp32 graph's outputs on the timed input (seg argmax
-agreement for segmentors).
+--quantize adds the graphs quantized as tools/export.py --quantize does (a column each) and how
+far their outputs are from the fp32 graph's on the timed input (max abs difference, seg argmax
+agreement, detections). The static int8 graph is calibrated on 8 generated image files of
+everyday sizes through the config's test pipeline (random weights: no val set is needed).
 Prints a markdown table with the CPU model and ISA; see docs/deployment.md.
 """
 import argparse
@@ -30,19 +32,20 @@ import time
 import torch
 
 from convnext_backbone.deploy import OnnxModel, build_model, export_onnx, load_config, wrap
+from convnext_backbone.deploy.calibration import calibration_inputs
 from convnext_backbone.deploy.driver import task_of
 from convnext_backbone.deploy.paste import paste_masks
 from convnext_backbone.deploy.preprocess import min_input_size
-from convnext_backbone.deploy.quantize import quantize_graph
+from convnext_backbone.deploy.quantize import MODES, quantize_graph
 from convnext_backbone.deploy.reference import eager_detections, eager_seg_logits
-from convnext_backbone.deploy.verify import images_for
+from convnext_backbone.deploy.verify import images_for, write_images
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = {
     'backbone': ('configs/maskrcnn_convnext_t_coco.py', True, (224, 224), 8),
     'toy-maskrcnn': ('configs/toy/maskrcnn_convnext_toy_coco.py', False, (128, 224), 1),
     'maskrcnn': ('configs/maskrcnn_convnext_t_coco.py', False, None, 1),
-    'upernet': ('configs/upernet/upernet_convnext_t_160k_ade20k.py', False, (512, 512), 1),
+    'upernet': ('configs/upernet/upernet_convnext_t_160k_ade20k.py', False, (512, 683), 1),
 }
 # the UperNet T config's path before configs/ was split into folders
 OLD_PATHS = {'configs/upernet/upernet_convnext_t_160k_ade20k.py':
@@ -75,7 +78,7 @@ def eager_runner(case, model, images):
                 return model.backbone(x)
         return run
     if model.__class__.__name__.endswith('EncoderDecoder'):
-        model.test_cfg['mode'] = 'whole'  # what the graph computes (one 512 window anyway)
+        model.test_cfg['mode'] = 'whole'  # what the graph computes
         return lambda: eager_seg_logits(model, images)
     return lambda: eager_detections(model, images)
 
@@ -108,11 +111,19 @@ def measure(case, args) -> dict:
     graph = OnnxModel(path, threads=args.threads)
     images = images_for(shape, batch=batch)
     runs = {'eager': eager_runner(case, model, images), 'onnxruntime': onnx_runner(graph, images)}
-    difference = ''
-    if args.int8:
-        int8 = OnnxModel(quantize_graph(path), threads=args.threads)
-        runs['int8'] = onnx_runner(int8, images)
-        difference = int8_difference(graph(images), int8(images))
+    differences = {}
+    for mode in args.quantize:
+        calibration = None
+        if mode == 'int8':
+            folder = os.path.join(args.work_dir, 'calibration')
+            os.makedirs(folder, exist_ok=True)
+            write_images(folder, CALIBRATION_SIZES)
+            calibration = calibration_inputs(cfg, folder, len(CALIBRATION_SIZES))
+        quantized = OnnxModel(quantize_graph(path, mode, calibration=calibration,
+                                             calibration_source='generated images'),
+                              threads=args.threads)
+        runs[mode] = onnx_runner(quantized, images)
+        differences[mode] = int8_difference(graph(images), quantized(images))
     times = {name: [] for name in runs}
     for name, run in runs.items():  # warm-up
         run()
@@ -122,9 +133,14 @@ def measure(case, args) -> dict:
             run()
             times[name].append(time.perf_counter() - start)
     return dict(case=case, input=f'{batch}x3x{shape[0]}x{shape[1]}', export_s=export_s,
-                difference=difference,
+                differences=differences,
                 **{name: statistics.median(t) for name, t in times.items()},
                 spread={name: (min(t), max(t)) for name, t in times.items()})
+
+
+# generated calibration images (H, W): COCO-like and ADE-like photos, portrait and landscape
+CALIBRATION_SIZES = ((480, 640), (640, 480), (375, 500), (500, 375), (427, 640), (612, 612),
+                     (333, 500), (512, 683))
 
 
 def int8_difference(fp32: dict, int8: dict) -> str:
@@ -136,10 +152,36 @@ def int8_difference(fp32: dict, int8: dict) -> str:
         return (f'seg_logits max abs diff {float(np.abs(a - b).max()):.3g} (of max '
                 f'{float(np.abs(a).max()):.3g}), argmax agreement {100 * agree:.2f}%')
     if 'boxes' in fp32:
-        return f"detections {len(fp32['boxes'])} (fp32) vs {len(int8['boxes'])} (int8)"
+        matched, score_diff = match_boxes(fp32, int8)
+        return (f"detections {len(fp32['boxes'])} (fp32) vs {len(int8['boxes'])} (int8), "
+                f'{matched} matched (same label, box IoU >= 0.9)' +
+                (f', scores within {score_diff:.3g}' if matched else ''))
     parts = [f'{k} max abs diff {float(np.abs(fp32[k] - int8[k]).max()):.3g} (of '
              f'{float(np.abs(fp32[k]).max()):.3g})' for k in fp32]
     return ', '.join(parts)
+
+
+def match_boxes(a: dict, b: dict, iou_min: float = 0.9):
+    """How many detections of ``a`` have one in ``b`` of the same label with box IoU >=
+    ``iou_min`` (greedy, in ``a``'s order), and the largest score difference among them."""
+    import numpy as np
+    used, diffs = set(), []
+    for box, label, score in zip(a['boxes'], a['labels'], a['scores']):
+        x1 = np.maximum(box[0], b['boxes'][:, 0])
+        y1 = np.maximum(box[1], b['boxes'][:, 1])
+        x2 = np.minimum(box[2], b['boxes'][:, 2])
+        y2 = np.minimum(box[3], b['boxes'][:, 3])
+        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+        area = lambda r: (r[..., 2] - r[..., 0]) * (r[..., 3] - r[..., 1])  # noqa: E731
+        iou = inter / np.maximum(area(box) + area(b['boxes']) - inter, 1e-9)
+        for j in np.argsort(-iou):
+            if iou[j] < iou_min:
+                break
+            if j not in used and b['labels'][j] == label:
+                used.add(j)
+                diffs.append(abs(float(score - b['scores'][j])))
+                break
+    return len(diffs), max(diffs, default=0.0)
 
 
 def main(argv=None):
@@ -149,8 +191,8 @@ def main(argv=None):
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--det-shape', type=int, nargs=2, default=(800, 1216), metavar=('H', 'W'))
     parser.add_argument('--work-dir', default='/tmp/onnx_bench')
-    parser.add_argument('--int8', action='store_true',
-                        help='also time the int8 graph (tools/export.py --quantize int8)')
+    parser.add_argument('--quantize', nargs='+', choices=list(MODES), default=[],
+                        help='also time these quantized graphs (tools/export.py --quantize)')
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
@@ -158,16 +200,15 @@ def main(argv=None):
     print(f'# {cpu_description()}; {args.threads} threads; torch {torch.__version__}; '
           f'onnxruntime {__import__("onnxruntime").__version__}; medians of {args.repeat} '
           f'interleaved runs after a warm-up; load average at start {load_average()}')
-    int8_head = (' int8 ORT (s) | eager / int8 | int8 vs fp32 ORT outputs |', '---|---|---|')
-    print('| case | input | eager (s) | onnxruntime (s) | eager / ORT |' +
-          (int8_head[0] if args.int8 else ''))
-    print('|---|---|---|---|---|' + (int8_head[1] if args.int8 else ''))
+    heads = ''.join(f' {m} (s) | eager / {m} | {m} vs fp32 ORT outputs |' for m in args.quantize)
+    print('| case | input | eager (s) | onnxruntime (s) | eager / ORT |' + heads)
+    print('|---|---|---|---|---|' + '---|---|---|' * len(args.quantize))
     for case in args.cases:
         r = measure(case, args)
-        int8_cells = (f" {r['int8']:.3f} | {r['eager'] / r['int8']:.2f}x | {r['difference']} |"
-                      if args.int8 else '')
+        cells = ''.join(f" {r[m]:.3f} | {r['eager'] / r[m]:.2f}x | {r['differences'][m]} |"
+                        for m in args.quantize)
         print(f"| {r['case']} | {r['input']} | {r['eager']:.3f} | {r['onnxruntime']:.3f} | "
-              f"{r['eager'] / r['onnxruntime']:.2f}x |{int8_cells}", flush=True)
+              f"{r['eager'] / r['onnxruntime']:.2f}x |{cells}", flush=True)
         print(f"  <!-- spread {r['spread']}, export {r['export_s']:.0f} s -->", file=sys.stderr)
     print(f'# load average at end {load_average()}')
 

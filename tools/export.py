@@ -2,7 +2,7 @@
 
     python tools/export.py CONFIG CHECKPOINT --out FILE.onnx [--shape H W] [--backbone-only]
         [--static] [--cfg-options key=value ...] [--verify] [--verify-image PATH ...]
-        [--quantize int8]
+        [--quantize int8|int8-dynamic] [--calib-dir FOLDER] [--calib-images N]
 
 The graph takes one input, ``images``: (N, 3, H, W) float32, channels as loaded (BGR for
 OpenCV), values 0-255, the image as the config's test pipeline resized it, unpadded, any H and
@@ -17,9 +17,11 @@ The metadata holds the class names, how the file is decoded (EXIF, BGR, 16 bits:
 segmentors; H and W multiples of 32). CHECKPOINT 'none' exports random weights.
 --verify compares the graph in onnxruntime with mmdet's inference_detector / mmseg's
 inference_model on generated image files of everyday sizes; --verify-image PATH on yours.
---quantize int8 also writes FILE.int8.onnx next to --out: onnxruntime's dynamic quantization of
-the MatMul weights (int8), the same inputs, outputs and metadata (convnext_backbone/deploy/
-quantize.py; its results differ slightly from the fp32 graph's, see docs/deployment.md).
+--quantize int8 also writes FILE.int8.onnx next to --out: onnxruntime's static quantization of
+the Conv/MatMul/Gemm layers, calibrated on --calib-images (16) images spread over the config's
+val set, or over --calib-dir FOLDER; int8-dynamic (FILE.int8-dynamic.onnx) quantizes the MatMul
+weights only and needs no image. Same inputs, outputs and metadata (convnext_backbone/deploy/
+quantize.py; its results differ from the fp32 graph's, see docs/deployment.md).
 Configs that test with sliding windows are refused: add --cfg-options model.test_cfg.mode=whole.
 Any failure ends with one `error: ...` line that names the problem (--debug: the traceback).
 See docs/deployment.md.
@@ -30,7 +32,8 @@ import os
 from mmengine.config import DictAction
 
 from convnext_backbone.deploy import ExportError, export
-from convnext_backbone.deploy.quantize import check_quantize, quantize_graph
+from convnext_backbone.deploy.calibration import DEFAULT_COUNT, calibration_inputs
+from convnext_backbone.deploy.quantize import check_quantize, quantize_graph, quantized_path
 
 
 def parse_args(argv=None):
@@ -54,9 +57,16 @@ def parse_args(argv=None):
                         'files (375x500, 500x375, 150x227, 33x47)')
     parser.add_argument('--verify-image', nargs='+', metavar='PATH',
                         help="compare onnxruntime with the host's inference on these image files")
-    parser.add_argument('--quantize', metavar='int8',
-                        help='also write an int8 graph FILE.int8.onnx (onnxruntime dynamic '
-                        'quantization of the MatMul weights) next to --out')
+    parser.add_argument('--quantize', metavar='MODE',
+                        help='also write an int8 graph next to --out: int8 (FILE.int8.onnx, '
+                        'static, calibrated on images) or int8-dynamic (FILE.int8-dynamic.onnx, '
+                        'MatMul weights only, no calibration)')
+    parser.add_argument('--calib-dir', metavar='FOLDER',
+                        help="--quantize int8: calibrate on this folder's images instead of the "
+                        "config's val set")
+    parser.add_argument('--calib-images', type=int, default=DEFAULT_COUNT, metavar='N',
+                        help=f'--quantize int8: how many calibration images, spread over the '
+                        f'set (default {DEFAULT_COUNT})')
     return parser.parse_args(argv)
 
 
@@ -71,6 +81,32 @@ def check_verify_args(args):
         if not os.path.isfile(image):
             raise ExportError(f'--verify-image {image} does not exist: give the path of an '
                               'image file.')
+
+
+def prepare_calibration(args):
+    """Check ``--quantize`` and read its calibration images, before the (long) export: the
+    graph's inputs for ``int8``, None otherwise."""
+    if not args.quantize:
+        if args.calib_dir:
+            raise ExportError('--calib-dir calibrates an int8 graph: add --quantize int8.')
+        return None
+    check_quantize(args.quantize, args.out)
+    if args.quantize != 'int8':
+        if args.calib_dir:
+            raise ExportError(f'--quantize {args.quantize} needs no calibration, so --calib-dir '
+                              'would be ignored: drop it, or use --quantize int8.')
+        return None
+    if args.calib_images < 1:
+        raise ExportError(f'--calib-images {args.calib_images}: give at least 1 (default '
+                          f'{DEFAULT_COUNT}).')
+    from convnext_backbone.deploy import load_config
+    cfg = load_config(args.config, args.cfg_options)
+    return calibration_inputs(cfg, args.calib_dir, args.calib_images)
+
+
+def wrote(path: str, earlier: set) -> str:
+    """``wrote PATH``, saying so when it replaced a file that was there before the run."""
+    return f'wrote {path}' + (' (replacing the file that was there)' if path in earlier else '')
 
 
 def report_lines(report: dict):
@@ -91,15 +127,22 @@ def main(argv=None):
     args = parse_args(argv)
     checkpoint = None if args.checkpoint.lower() == 'none' else args.checkpoint
     check_verify_args(args)
-    if args.quantize:
-        check_quantize(args.quantize, args.out)
+    calibration = prepare_calibration(args)
+    earlier = {p for p in (args.out, args.quantize and quantized_path(args.out, args.quantize))
+               if p and os.path.exists(p)}  # replaced only once the new file is complete
     notes = []
     path = export(args.config, checkpoint, args.out, shape=args.shape,
                   backbone_only=args.backbone_only, cfg_options=args.cfg_options,
                   static=args.static, notes=notes)
-    print(f'wrote {path}')
+    print(wrote(path, earlier))
     if args.quantize:
-        print(f'wrote {quantize_graph(path, args.quantize)}')
+        source = args.calib_dir or "the config's val set"
+        written = quantize_graph(path, args.quantize, calibration=calibration,
+                                 calibration_source=source)
+        print(wrote(written, earlier))
+        if calibration:  # where int8 departs from fp32, on the first calibration image
+            from convnext_backbone.deploy.quant_report import layer_sqnr, summary
+            print(summary(layer_sqnr(path, written, calibration[0])))
     for note in notes:
         print(f'note: {note}')
     if args.verify or args.verify_image:

@@ -16,7 +16,9 @@ either (the driver does, when it builds a model).
 * ``reference``  - the eager model's own results for an input tensor.
 * ``verify``     - onnxruntime against ``inference_detector`` / ``inference_model`` on image
   files (``tools/export.py --verify``, ``--verify-image``).
-* ``quantize``   - int8 graphs: onnxruntime dynamic quantization of an exported graph.
+* ``quantize``   - int8 graphs: onnxruntime static (calibrated) or dynamic quantization.
+* ``calibration`` - the calibration images of static int8 graphs (the val set, a folder).
+* ``quant_report`` - where an int8 graph departs from its fp32 graph (SQNR per layer).
 * ``pt2``        - ``torch.export`` programs of the backbone and segmentor wrappers.
 """
 from .driver import build_model, export, export_onnx, load_config, load_weights, wrap

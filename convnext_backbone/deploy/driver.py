@@ -13,6 +13,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from ..checkpoint.files import atomic_target
 from .errors import ExportError
 from .preprocess import check_shape, coarsest_stride, min_input_size
 
@@ -185,31 +186,36 @@ def export_onnx(wrapper: nn.Module, task: str, out: str, shape: Tuple[int, int],
     generator = torch.Generator().manual_seed(seed)
     images = torch.rand(1, 3, *shape, generator=generator) * 255
     names = list(wrapper.output_names)
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with atomic_target(out) as temporary:  # an earlier file at ``out`` stays until the end
+        _trace(wrapper, task, temporary, images, names, static)
+        proto = onnx.load(temporary)
+        _declare_output_shapes(proto, wrapper, task)
+        onnx.checker.check_model(proto)
+        props = {'task': task, 'opset': str(OPSET), 'min_input_size': str(minimum),
+                 'input': 'images (N, 3, H, W) float32, channels as loaded, 0-255, the image '
+                          'as the test pipeline resized it, unpadded, any H and W',
+                 **{k: str(v) for k, v in (metadata or {}).items()}}
+        if static:
+            props['static_shape'] = f'1 3 {shape[0]} {shape[1]}'
+        for key, value in props.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(proto, temporary)
+    return out
+
+
+def _trace(wrapper: nn.Module, task: str, path: str, images: torch.Tensor, names: List[str],
+           static: bool) -> None:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')  # the exporter's deprecation and tracer warnings
         try:
-            torch.onnx.export(wrapper, (images,), out, dynamo=False, opset_version=OPSET,
+            torch.onnx.export(wrapper, (images,), path, dynamo=False, opset_version=OPSET,
                               input_names=['images'], output_names=names,
                               dynamic_axes=_dynamic_axes(task, names, static),
                               do_constant_folding=True)
         except Exception as exc:  # the exporter raises many kinds; name the op that failed
             raise ExportError(f'torch.onnx.export failed for the {task} graph: '
                               f'{type(exc).__name__}: {_first_line(exc)}') from None
-    proto = onnx.load(out)
-    _declare_output_shapes(proto, wrapper, task)
-    onnx.checker.check_model(proto)
-    props = {'task': task, 'opset': str(OPSET), 'min_input_size': str(minimum),
-             'input': 'images (N, 3, H, W) float32, channels as loaded, 0-255, the image as '
-                      'the test pipeline resized it, unpadded, any H and W',
-             **{k: str(v) for k, v in (metadata or {}).items()}}
-    if static:
-        props['static_shape'] = f'1 3 {shape[0]} {shape[1]}'
-    for key, value in props.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(proto, out)
-    return out
 
 
 def refuse_slide(cfg, config: str) -> None:

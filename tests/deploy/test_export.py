@@ -362,3 +362,21 @@ def test_cli_error_is_one_line(tmp_path):
     assert errors[0].startswith('error: checkpoint') and 'does not exist' in errors[0]
     assert 'Traceback' not in proc.stderr
 
+
+
+def test_failed_export_keeps_the_earlier_file(tmp_path, monkeypatch):
+    """The graph is written beside ``--out`` and moved there complete: an export that dies
+    half-way leaves the earlier file as it was, and no partial file."""
+    from convnext_backbone.deploy import driver
+    out = tmp_path / 'seg.onnx'
+    out.write_text('an earlier export')
+
+    def dies_half_way(wrapper, task, path, *args):
+        with open(path, 'w') as f:
+            f.write('half a graph')
+        raise ExportError('torch.onnx.export failed (injected)')
+    monkeypatch.setattr(driver, '_trace', dies_half_way)
+    with pytest.raises(ExportError, match='injected'):
+        export(TOY_SEG, None, str(out), shape=EXPORT_SHAPE)
+    assert out.read_text() == 'an earlier export'
+    assert [p.name for p in tmp_path.iterdir()] == ['seg.onnx']
