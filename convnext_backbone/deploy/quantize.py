@@ -20,6 +20,7 @@ saturate with full-range weights (2 x 255 x 127 > 32767); 7-bit weights cannot
 Layers listed in :data:`KEEP_FP32` stay fp32: the last layer of each head, whose output is a
 score, a box offset or a mask logit (where an int8 error is an error of the result itself).
 """
+import logging
 import os
 import re
 import tempfile
@@ -119,10 +120,23 @@ def _static(fp32_path: str, out: str, inputs: Sequence[np.ndarray]) -> None:
                         calibrate_method=CalibrationMethod.MinMax)
 
 
+class _NoPreprocessingAdvice(logging.Filter):
+    """Drops onnxruntime's advice to pre-process the graph, printed for every dynamic
+    quantization: the dynamic mode quantizes MatMul weights, which need none."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return 'pre-processing before quantization' not in record.getMessage()
+
+
 def _dynamic(fp32_path: str, out: str) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    quantize_dynamic(fp32_path, out, op_types_to_quantize=list(DYNAMIC_OPS),
-                     per_channel=True, reduce_range=True, weight_type=QuantType.QInt8)
+    advice = _NoPreprocessingAdvice()
+    logging.getLogger().addFilter(advice)  # onnxruntime logs it on the root logger
+    try:
+        quantize_dynamic(fp32_path, out, op_types_to_quantize=list(DYNAMIC_OPS),
+                         per_channel=True, reduce_range=True, weight_type=QuantType.QInt8)
+    finally:
+        logging.getLogger().removeFilter(advice)
 
 
 def quantize_graph(fp32_path: str, mode: str = 'int8', out: Optional[str] = None,
