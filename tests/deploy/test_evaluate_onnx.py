@@ -118,6 +118,10 @@ def test_detector_ap_equals_tools_test(toy_root, tmp_path):
     keys = [f'coco/{kind}_mAP{s}' for kind in ('bbox', 'segm') for s in ('', '_50', '_75')]
     assert host['coco/bbox_mAP'] > 0.5 and host['coco/segm_mAP'] > 0.5, host  # informative
     assert_equal_metrics(metrics, host, keys, COCO_DECIMALS)
+    other = load_config(TOY_DET, {'model.test_cfg.rcnn.score_thr': 0.3})
+    with pytest.raises(ExportError, match=r'exported with model\.test_cfg\.rcnn\.score_thr=0\.05, '
+                       r'.* sets 0\.3: .*--cfg-options model\.test_cfg\.rcnn\.score_thr=0\.05'):
+        check_graph_fits(other, graph, TOY_DET, onnx_path)
 
 
 @pytest.fixture(scope='module')
