@@ -11,9 +11,10 @@ from torch import nn
 
 from .preprocess import min_input_size, padding_rule
 
-# Test pipeline steps the graph's contract covers: loading (the user loads the image), the
-# resize (the user resizes, by the rule in the metadata), annotations and packing (no effect).
-_LOADING = ('LoadImageFromFile', 'LoadImageFromNDArray')
+# Test pipeline steps the graph's contract covers: loading (the user loads the image; ours,
+# CheckedLoadImageFromFile, loads as mmcv's and names unreadable files), the resize (the user
+# resizes, by the rule in the metadata), annotations and packing (no effect).
+_LOADING = ('LoadImageFromFile', 'LoadImageFromNDArray', 'CheckedLoadImageFromFile')
 _RESIZE = ('Resize',)
 _NO_EFFECT = ('LoadAnnotations', 'PackDetInputs', 'PackSegInputs')
 
