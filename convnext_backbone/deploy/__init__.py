@@ -16,6 +16,8 @@ either (the driver does, when it builds a model).
 * ``reference``  - the eager model's own results for an input tensor.
 * ``verify``     - onnxruntime against ``inference_detector`` / ``inference_model`` on image
   files (``tools/export.py --verify``, ``--verify-image``).
+* ``evaluate``   - a graph scored with the config's own test set and evaluator (COCO AP, mIoU)
+  as tools/test.py scores the model (``tools/test_onnx.py``).
 * ``quantize``   - int8 graphs: onnxruntime static (calibrated) or dynamic quantization.
 * ``calibration`` - the calibration images of static int8 graphs (the val set, a folder).
 * ``quant_report`` - where an int8 graph departs from its fp32 graph (SQNR per layer).

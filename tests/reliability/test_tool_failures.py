@@ -218,6 +218,7 @@ TOOLS = {  # tool: its arguments around the config
     'export.py': lambda cfg, tmp: [cfg, 'none', '--out', tmp / 'm.onnx'],
     'get_flops.py': lambda cfg, tmp: [cfg, '--shape', '64'],
     'benchmark.py': lambda cfg, tmp: [cfg, '--iters', '1'],
+    'test_onnx.py': lambda cfg, tmp: [cfg, tmp / 'model.onnx'],
 }
 # Real subprocesses for the two ways of reading a config (ours, the deployment's, which wraps
 # the failure in its own error); the others run their __main__ in process (runpy, as python
