@@ -1,4 +1,5 @@
 """Shared fixtures: generated toy datasets (no download) and a quiet, deterministic torch."""
+import os
 import socket
 import subprocess
 import sys
@@ -9,7 +10,16 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+#: CPU threads of every process of the run. One process: 2. With pytest-xdist workers, the
+#: cores divided among them (2 workers on 2 cores: 1 each), for the tools and launchers they
+#: start too (OMP_NUM_THREADS and MKL_NUM_THREADS, inherited): more threads than cores make
+#: every OpenMP barrier wait for a thread that has no core (seen here: a benchmark run of 225 s
+#: with 2 threads per process took 80 s with 1).
+WORKERS = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+THREADS = max(1, min(2, torch.get_num_threads(), (os.cpu_count() or 1) // WORKERS))
+torch.set_num_threads(THREADS)
+if WORKERS > 1:
+    os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = str(THREADS)
 
 
 def free_port() -> int:
