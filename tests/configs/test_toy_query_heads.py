@@ -1,13 +1,17 @@
 """The toy Mask2Former (instance and panoptic) and the toy DINO learn: each trains through
 mmengine's Runner (the toy config's own pipeline, optimizer constructor and evaluator) on a
 generated toy COCO set of 64x64 images, then scores above a floor on its validation images that
-the same model before training (one step at lr 0: the initial weights) stays far below.
+the same model before training (validated by the same run before its first iteration: the
+initial weights) stays far below.
 
 The floors are about half of what the toys reached when measured (TOYS: 2 cores of an AMD EPYC,
 AVX2, 2026-12-07, seed 0); untrained, each scored 0.001 or less. The panoptic toy needs
 ``panopticapi`` (mmdet reads panoptic PNGs and computes PQ with it; it is not on PyPI) and is
 skipped without it.
 """
+import random
+
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -46,17 +50,28 @@ def one_thread():
 
 
 class KeepMetrics(Hook):
-    """Keeps what the validation loop computed (the evaluator's own metrics)."""
+    """Validates once before the first iteration (the initial weights, as the Runner
+    initialised them) and keeps what every validation computed (the evaluator's own metrics).
+    The random states are put back after that first validation, so the training that follows
+    is the one a run without it would do."""
 
     def __init__(self):
-        self.metrics = {}
+        self.metrics = []
+
+    def before_train(self, runner):
+        states = torch.get_rng_state(), np.random.get_state(), random.getstate()
+        runner.val_loop.run()
+        torch.set_rng_state(states[0])
+        np.random.set_state(states[1])
+        random.setstate(states[2])
 
     def after_val_epoch(self, runner, metrics=None):
-        self.metrics = dict(metrics or {})
+        self.metrics.append(dict(metrics or {}))
 
 
-def train_and_validate(name, coco, work_dir, lr=None):
-    """Train the toy config (``lr=0``: keep the initial weights) and return its val metrics."""
+def train_and_validate(name, coco, work_dir):
+    """Train the toy config; returns its val metrics before the first and after the last
+    iteration."""
     cfg = Config.fromfile(REPO / 'configs' / 'toy' / f'{name}.py')
     for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
         loader.dataset.data_root = f'{coco}/'
@@ -67,14 +82,12 @@ def train_and_validate(name, coco, work_dir, lr=None):
                 evaluator[key] = evaluator[key].replace(cfg.data_root, f'{coco}/')
     cfg.work_dir = str(work_dir)
     cfg.randomness = dict(seed=0)
-    if lr is not None:
-        cfg.optim_wrapper.optimizer.lr = lr
-        cfg.train_cfg.max_iters = cfg.train_cfg.val_interval = 1
     runner = Runner.from_cfg(cfg)
     keep = KeepMetrics()
     runner.register_hook(keep, 'LOWEST')
     runner.train()
-    return keep.metrics
+    assert len(keep.metrics) == 2, keep.metrics  # before training, and at its end
+    return keep.metrics[0], keep.metrics[-1]
 
 
 @pytest.mark.parametrize('name', sorted(TOYS))
@@ -83,8 +96,8 @@ def test_toy_learns(name, toy_coco, tmp_path):
         pytest.importorskip('panopticapi', reason="mmdet's LoadPanopticAnnotations needs "
                             'panopticapi, which is not on PyPI')
     metric, floor, _, _ = TOYS[name]
-    untrained = train_and_validate(name, toy_coco, tmp_path / 'untrained', lr=0.)[metric]
-    trained = train_and_validate(name, toy_coco, tmp_path / 'trained')[metric]
+    before, after = train_and_validate(name, toy_coco, tmp_path)
+    untrained, trained = before[metric], after[metric]
     print(f'{name}: {metric} untrained {untrained:.3f}, trained {trained:.3f}')
     assert untrained < floor / 2, untrained
     assert trained > floor, trained

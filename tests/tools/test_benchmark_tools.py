@@ -10,12 +10,19 @@ import re
 import pytest
 
 from benchmarking.isa import cpu_flags
-from conftest import REPO, run_tool
+from conftest import REPO, THREADS, run_tool
 
 pytestmark = pytest.mark.slow  # every test runs a tool in a subprocess
 
 pytest.importorskip('timm')
 pytest.importorskip('mmpretrain')
+
+
+def backbone_tool(*args):
+    """``python tools/benchmark_backbone.py ARGS`` with the test run's threads per process
+    (conftest.THREADS: the tool's default of 2 on top of a second busy worker would
+    oversubscribe the cores)."""
+    return run_tool('tools/benchmark_backbone.py', *args, '--threads', THREADS)
 
 
 def _rows(stdout: str) -> dict:
@@ -34,9 +41,9 @@ def _rel_diff(cell: str) -> float:
 
 
 def test_backbone_mode_peers_and_ablations_equal_ours():
-    proc = run_tool('tools/benchmark_backbone.py', '--arch', 'v2-atto', '--batch', '1',
-                    '--size', '64', '--warmup', '1', '--reps', '2', '--ablation',
-                    '--impls', 'ours,timm,mmpretrain_cl', '--no-memory', '--per-stage')
+    proc = backbone_tool('--arch', 'v2-atto', '--batch', '1',
+                         '--size', '64', '--warmup', '1', '--reps', '2', '--ablation',
+                         '--impls', 'ours,timm,mmpretrain_cl', '--no-memory', '--per-stage')
     rows = _rows(proc.stdout)
     impls = ['ours', 'timm', 'mmpretrain_cl', 'ours -no-onednn', 'ours -no-fold',
              'ours -no-dwgrad', 'ours -no-chunks', 'ours -onednn-gemms', 'ours -mkl-gemms',
@@ -70,8 +77,8 @@ def test_backbone_mode_peers_and_ablations_equal_ours():
 def test_host_model_mode_same_loss_as_host_config(mode, host):
     """Our Mask R-CNN / UperNet config against mmdet's / mmseg's own: same weights, same loss;
     a training iteration and an inference step of each are timed."""
-    proc = run_tool('tools/benchmark_backbone.py', '--mode', mode, '--batch', '2',
-                    '--size', '64', '--warmup', '1', '--reps', '1', '--no-memory')
+    proc = backbone_tool('--mode', mode, '--batch', '2',
+                         '--size', '64', '--warmup', '1', '--reps', '1', '--no-memory')
     rows = _rows(proc.stdout)
     assert sorted(rows) == sorted((n, m) for n in (host, 'ours') for m in ('infer', 'train'))
     losses = [float(rows[(name, 'train')]['check'].split()[1]) for name in ('ours', host)]
@@ -83,9 +90,9 @@ def test_isa_option_runs_under_the_isa_and_reports_it():
     """``--isa avx2`` re-runs the tool with ATen, oneDNN and MKL capped to AVX2, and prints what
     each library actually runs (asked of the libraries; MKL names no ISA on an AMD CPU, where
     the CPU's own flags prove it runs no AVX-512)."""
-    proc = run_tool('tools/benchmark_backbone.py', '--isa', 'avx2', '--arch', 'v2-atto',
-                    '--batch', '1', '--size', '32', '--warmup', '0', '--reps', '1',
-                    '--impls', 'ours', '--no-memory', '--profile')
+    proc = backbone_tool('--isa', 'avx2', '--arch', 'v2-atto',
+                         '--batch', '1', '--size', '32', '--warmup', '0', '--reps', '1',
+                         '--impls', 'ours', '--no-memory', '--profile')
     line = next(li for li in proc.stdout.splitlines() if li.startswith('- ISA in use'))
     assert line.startswith('- ISA in use (--isa avx2): ATen AVX2; oneDNN Intel AVX2')
     assert 'brg_matmul:avx2' in line and 'avx512' not in line and 'AVX-512' not in line
@@ -94,8 +101,8 @@ def test_isa_option_runs_under_the_isa_and_reports_it():
 
 def test_with_cp_mode():
     """Also the peak-memory probes (one subprocess per implementation)."""
-    proc = run_tool('tools/benchmark_backbone.py', '--mode', 'with_cp', '--arch', 'v2-atto',
-                    '--batch', '1', '--size', '64', '--warmup', '1', '--reps', '1')
+    proc = backbone_tool('--mode', 'with_cp', '--arch', 'v2-atto',
+                         '--batch', '1', '--size', '64', '--warmup', '1', '--reps', '1')
     rows = _rows(proc.stdout)
     assert sorted(rows) == [('ours', 'train'), ('ours with_cp', 'train')]
     assert all(float(row['peak MB']) > 0 for row in rows.values())
