@@ -16,11 +16,10 @@ lint: setup
 
 # Two pytest-xdist workers: the suite is mostly end-to-end runs (tools in subprocesses, short
 # trainings) that leave a core idle while they start up and read data; each test process and
-# the tools it starts run one thread per worker's core (tests/conftest.py). 2026-12-07, 2 workers
-# on a 2-core Intel Xeon (AVX-512), with 2 threads a process: 1048 tests in 14 min 49 s. With one
-# thread a process, measured only while other full runs shared the machine (load 4-12): 26 min
-# 41 s, against more than 59 min before the change under the same kind of load; the end-to-end
-# tests 3-19x faster each (docs/benchmarks.md). The 8-minute goal is to be measured quietly.
+# the tools it starts run one thread per worker's core (tests/conftest.py: more threads than
+# cores made every OpenMP barrier wait, 3-19x slower end-to-end tests under load). 2026-12-07,
+# 2 workers on a quiet 2-core Intel Xeon (AVX-512): `bash .ci/run`, 1082 tests in 14 min 9 s of
+# pytest (the 8-minute goal is not met: docs/benchmarks.md, "The test suite's time").
 # TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 
