@@ -12,6 +12,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from ..data.image_files import sample_positions
 from .errors import ExportError
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -20,10 +21,9 @@ DEFAULT_COUNT = 16
 
 def spread(items: list, count: int) -> list:
     """``count`` items evenly spread over ``items`` (all of them when there are fewer): a val
-    set is often ordered (by id, by scene), so its first images are not a sample of it."""
-    if count >= len(items):
-        return list(items)
-    return [items[round(i * (len(items) - 1) / max(count - 1, 1))] for i in range(count)]
+    set is often ordered (by id, by scene), so its first images are not a sample of it. The
+    same positions as the data checks' decode sample."""
+    return [items[i] for i in sample_positions(len(items), count)]
 
 
 def folder_images(folder: str, count: int) -> List[str]:
