@@ -12,6 +12,7 @@ either (the driver does, when it builds a model).
 * ``ops``        - NMS and RoIAlign as standard ONNX operators; dynamic adaptive pooling.
 * ``metadata``   - class names, resize rule, thresholds for the graph; what the graph cannot see.
 * ``paste``      - the detector's RoI masks pasted into the image, as mmdet does (numpy).
+* ``to_original`` - boxes and seg logits brought to the original image, as the hosts do.
 * ``runtime``    - ``OnnxModel``: an onnxruntime session that checks the input contract.
 * ``reference``  - the eager model's own results for an input tensor.
 * ``verify``     - onnxruntime against ``inference_detector`` / ``inference_model`` on image

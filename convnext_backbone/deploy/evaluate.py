@@ -24,11 +24,11 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .errors import ExportError
 from .paste import paste_masks
 from .runtime import OnnxModel
+from .to_original import boxes_to_original, logits_to_original
 
 TASKS = {'mmdet': 'detection', 'mmseg': 'segmentation'}
 
@@ -125,8 +125,7 @@ def detection_sample(sample, out: Dict[str, np.ndarray], mask_thr: float):
     ``predict(rescale=True)`` gives them: boxes in the original image's pixels, binary masks at
     the original size."""
     from mmengine.structures import InstanceData
-    scale = np.asarray(tuple(sample.metainfo['scale_factor']) * 2, np.float32)  # w h w h
-    boxes = out['boxes'].astype(np.float32) / scale
+    boxes = boxes_to_original(out['boxes'], sample.metainfo['scale_factor'])
     height, width = sample.metainfo['ori_shape'][:2]
     pred = InstanceData()
     pred.bboxes = torch.from_numpy(boxes)
@@ -143,8 +142,7 @@ def segmentation_sample(sample, logits: np.ndarray, align_corners: bool, thresho
     """``sample`` (the pipeline's ``SegDataSample``) with ``seg_logits`` and ``pred_sem_seg`` as
     mmseg's ``postprocess_result`` makes them from (1, C, H, W) logits at the input size."""
     from mmengine.structures import PixelData
-    resized = F.interpolate(torch.from_numpy(logits), size=tuple(sample.metainfo['ori_shape'][:2]),
-                            mode='bilinear', align_corners=align_corners)[0]
+    resized = logits_to_original(logits, sample.metainfo['ori_shape'], align_corners)
     if resized.shape[0] > 1:
         pred = resized.argmax(dim=0, keepdim=True)
     else:

@@ -33,13 +33,13 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .driver import build_model, load_config, load_weights
 from .errors import ExportError
 from .metadata import test_pipeline
 from .paste import paste_window
 from .runtime import OnnxModel
+from .to_original import boxes_to_original, logits_to_original
 
 # (height, width) of image files as cameras and datasets give them (COCO-like, small and odd);
 # after the toy and the COCO test resizes all of them need padding to a multiple of 32.
@@ -118,7 +118,7 @@ def compare_detections(out: Dict[str, np.ndarray], host, scale_factor, ori_shape
     limits = {**LIMITS, **(limits or {})}
     n_graph, n_host = len(out['scores']), len(host.scores)
     report = dict(count_graph=n_graph, count_host=n_host)
-    boxes = out['boxes'] / np.asarray(scale_factor * 2, np.float32)  # (w, h, w, h)
+    boxes = boxes_to_original(out['boxes'], scale_factor)
     pairs = match_detections(out, boxes, host, limits['score_diff'])
     mine, theirs = [i for i, _ in pairs], [j for _, j in pairs]
     report['unmatched'] = n_graph - len(pairs)
@@ -181,8 +181,7 @@ def compare_seg(logits: np.ndarray, host, ori_shape, align_corners: bool,
                 limits: Optional[dict] = None) -> dict:
     """Graph seg logits (input size) resized as mmseg resizes them, against its result."""
     limits = {**LIMITS, **(limits or {})}
-    resized = F.interpolate(torch.from_numpy(logits), size=tuple(ori_shape), mode='bilinear',
-                            align_corners=align_corners)[0]
+    resized = logits_to_original(logits, ori_shape, align_corners)
     theirs = host.seg_logits.data
     agreement = float((class_argmax(resized) == class_argmax(theirs)).float().mean())
     report = dict(max_abs_diff=float((resized - theirs).abs().max()),
