@@ -10,20 +10,16 @@ augmentation (multi-scale + flip) instead of single-scale testing. The run holds
 the fix); --debug adds the traceback.
 """
 import argparse
+import contextlib
 import os.path as osp
 
 import convnext_backbone  # noqa: F401  (registers our modules)
 from convnext_backbone.checkpoint import check_checkpoint_file
-from convnext_backbone.cli import (
-    arguments,
-    checks,
-    config,
-    data_checks,
-    distributed,
-    run_tool,
-    work_dir,
-)
+from convnext_backbone.cli import arguments, checks, config, distributed, run_tool
 from convnext_backbone.cli.runner import ToolRunner
+from convnext_backbone.cli.startup import started
+
+LOADERS = ('test_dataloader',)
 
 
 def parse_args(argv=None):
@@ -71,7 +67,10 @@ def dump_predictions(cfg, out: str) -> None:
         cfg.test_evaluator.update(output_dir=out, keep_results=True)
 
 
-def main(argv=None):
+@contextlib.contextmanager
+def startup(argv=None):
+    """Everything before the Runner: the arguments, the config prepared, the work dir held,
+    every check; yields the config the Runner gets."""
     args = parse_args(argv)
     distributed.check_launcher(args.launcher, 'test')
     config.trust_checkpoints(args.trust_checkpoint)
@@ -89,12 +88,12 @@ def main(argv=None):
     if args.out:
         dump_predictions(cfg, args.out)
     checks.check_type_names(cfg)
-    first = args.launcher == 'none' or distributed.rank() == 0
-    with work_dir.claim_work_dir(cfg.work_dir, 'test', lock=first):
-        checks.check_datasets(cfg, ['test_dataloader'])
-        data_checks.check_data(cfg, ['test_dataloader'])
-        if args.launcher != 'none':
-            distributed.cpu_distributed()
+    with started(cfg, 'test', args.launcher, LOADERS):
+        yield cfg
+
+
+def main(argv=None):
+    with startup(argv) as cfg:
         ToolRunner.from_cfg(cfg).test()
     distributed.end_distributed_worker()
 
