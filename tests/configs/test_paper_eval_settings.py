@@ -38,6 +38,15 @@ COCO = f'{DET} configs/_base_/datasets/coco_instance.py'
 DET_TRANSFORMS = f'{DET} mmdet/datasets/pipelines/transforms.py'
 MMSEG_TTA = f'{SEG} tools/test.py --aug-test'
 TTA_RATIOS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
+#: lines of the official model bases' test settings. The cascade base's test_cfg.rpn also sets
+#: nms_across_levels=False and nms_post=1000 (:198, :200), which mmdet 2.11's RPNHead does not
+#: read (only GARPNHead does): max_per_img=1000 governs.
+BASE_LINES = {
+    MASK_BASE: dict(rpn='120-121', rpn_nms='122', min_bbox_size='123', rcnn='125-128',
+                    rcnn_nms='126', bbox_roi='47', mask_roi='66', strides='49'),
+    CASCADE_BASE: dict(rpn='199,201', rpn_nms='202', min_bbox_size='203', rcnn='205-208',
+                       rcnn_nms='206', bbox_roi='49', mask_roi='106', strides='51'),
+}
 
 _MASK = 'mask_rcnn_convnext_tiny_patch4_window7_mstrain_480-800_adamw_3x_coco_in1k.py'
 _CASCADE = ('cascade_mask_rcnn_convnext_{}_patch4_window7_mstrain_480-800_giou_4conv1f_adamw_3x'
@@ -151,10 +160,7 @@ def detection_rows(official):
     cascade = official.startswith('cascade')
     leaf = f'{CNX_DET}/convnext/{official}'
     base = CASCADE_BASE if cascade else MASK_BASE
-    # lines of the test settings in the official model base (test_cfg.rpn, test_cfg.rcnn, RoIAlign)
-    rpn, rcnn, bbox_roi, mask_roi = (197, 205, 49, 106) if cascade else (119, 125, 47, 66)
-    # The cascade base also sets nms_across_levels=False and nms_post=1000 (:198, :200), which
-    # mmdet 2.11's RPNHead does not read (only GARPNHead does): max_per_img=1000 governs.
+    line = BASE_LINES[base]
     rows = [
         Row('test scale (long, short)', (1333, 800), f'{COCO}:19 MultiScaleFlipAug.img_scale',
             lambda o: tuple(o.test_step('Resize').scale)),
@@ -185,28 +191,29 @@ def detection_rows(official):
             f'{base}:36-39 rpn_head.bbox_coder',
             lambda o: (o.model.rpn_head.bbox_coder.means, o.model.rpn_head.bbox_coder.stds)),
         Row('RPN test (nms_pre, max_per_img)', (1000, 1000),
-            f'{base}:{rpn + 2},{rpn + 4} test_cfg.rpn' if cascade else
-            f'{base}:{rpn + 1}-{rpn + 2} test_cfg.rpn',
+            f"{base}:{line['rpn']} test_cfg.rpn",
             lambda o: tuple(o.model.rpn_head.test_cfg[k] for k in ('nms_pre', 'max_per_img'))),
         Row('RPN test NMS', dict(type='nms', iou_threshold=0.7),
-            f'{base}:{rpn + 5 if cascade else rpn + 3} test_cfg.rpn.nms',
+            f"{base}:{line['rpn_nms']} test_cfg.rpn.nms",
             lambda o: o.model.rpn_head.test_cfg.nms),
-        Row('RPN test min_bbox_size', 0, f'{base}:{rpn + 6 if cascade else rpn + 4} '
-            'test_cfg.rpn.min_bbox_size', lambda o: o.model.rpn_head.test_cfg.min_bbox_size),
+        Row('RPN test min_bbox_size', 0, f"{base}:{line['min_bbox_size']} test_cfg.rpn",
+            lambda o: o.model.rpn_head.test_cfg.min_bbox_size),
         Row('R-CNN test (score_thr, max_per_img, mask_thr_binary)', (0.05, 100, 0.5),
-            f'{base}:{rcnn}-{rcnn + 3} test_cfg.rcnn',
+            f"{base}:{line['rcnn']} test_cfg.rcnn",
             lambda o: tuple(o.model.roi_head.test_cfg[k]
                             for k in ('score_thr', 'max_per_img', 'mask_thr_binary'))),
         Row('R-CNN test NMS', dict(type='nms', iou_threshold=0.5),
-            f'{base}:{rcnn + 1} test_cfg.rcnn.nms', lambda o: o.model.roi_head.test_cfg.nms),
+            f"{base}:{line['rcnn_nms']} test_cfg.rcnn.nms",
+            lambda o: o.model.roi_head.test_cfg.nms),
         Row('box RoIAlign', dict(output_size=(7, 7), sampling_ratio=0, aligned=True),
-            f'{base}:{bbox_roi} bbox_roi_extractor.roi_layer (mmcv 1.3 RoIAlign aligned=True)',
+            f"{base}:{line['bbox_roi']} bbox_roi_extractor.roi_layer (mmcv 1.3 RoIAlign: "
+            'aligned=True)',
             lambda o: alike([roi_align(e) for e in o.rcnn_heads('bbox_roi_extractor')])),
         Row('mask RoIAlign', dict(output_size=(14, 14), sampling_ratio=0, aligned=True),
-            f'{base}:{mask_roi} mask_roi_extractor.roi_layer',
+            f"{base}:{line['mask_roi']} mask_roi_extractor.roi_layer",
             lambda o: alike([roi_align(e) for e in o.rcnn_heads('mask_roi_extractor')])),
         Row('RoI level mapping (featmap strides, finest_scale)', ([4, 8, 16, 32], 56),
-            f'{base}:{bbox_roi + 2} featmap_strides; {DET} mmdet/models/roi_heads/'
+            f"{base}:{line['strides']} featmap_strides; {DET} mmdet/models/roi_heads/"
             'roi_extractors/single_level_roi_extractor.py:27 finest_scale=56',
             lambda o: alike([(e.featmap_strides, e.finest_scale)
                              for e in o.rcnn_heads('bbox_roi_extractor')])),
