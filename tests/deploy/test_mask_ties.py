@@ -70,6 +70,7 @@ def _detections(wrapper, images) -> dict:
                 masks=masks.numpy())
 
 
+@pytest.mark.slow  # the toy Cascade exported and run (about 8 s)
 def test_cascade_mask_averaging_is_checked(cascade, tmp_path):
     """On an everyday image file, the exported averaging of the three mask heads passes the
     check against ``inference_detector``; the last or the first head alone (a broken averaging)

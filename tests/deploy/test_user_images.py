@@ -134,6 +134,7 @@ def exports(user_files, tmp_path_factory):
     return runs
 
 
+@pytest.mark.slow  # the export tool as a command, on every user file
 @pytest.mark.parametrize('kind', ['det', 'seg'])
 def test_export_tool_verifies_user_files(exports, user_files, kind):
     proc, out = exports[kind]

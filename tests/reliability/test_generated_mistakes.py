@@ -226,6 +226,7 @@ def test_generated_config_mistakes(world, tmp_path):
     assert len(variants) >= 200
 
 
+@pytest.mark.slow  # every generated data mistake through the startup checks (about 18 s)
 def test_generated_data_mistakes(world, tmp_path):
     """Every field of the annotation file's first image, annotation and category, its lists,
     the annotation file and an image file, each mistaken by every rule."""
