@@ -61,11 +61,14 @@ def test_toy_detection_test_tool_reports_ap_dumps_and_draws(det_run, tmp_path):
     work_dir, options = det_run
     checkpoint = (work_dir / 'last_checkpoint').read_text().strip()  # the toy keeps only one
     proc = run_tool(REPO / 'tools' / 'test.py', TOY_DET, checkpoint, '--work-dir',
-                    tmp_path, '--out', tmp_path / 'results.pkl', '--show-dir', tmp_path / 'vis',
+                    tmp_path, '--out', tmp_path / 'results.pkl', '--show-dir', 'vis',
                     '--cfg-options', *options)
     assert re.search(r'coco/bbox_mAP: -?\d', proc.stdout + proc.stderr)
     assert (tmp_path / 'results.pkl').stat().st_size > 0
-    assert len(list((tmp_path / 'vis').glob('*.jpg'))) == 2  # both toy val images drawn
+    # a relative --show-dir under the run's timestamped log folder, as with mmdet's own tool
+    drawn = list(tmp_path.glob('*/vis/*.jpg'))
+    assert len(drawn) == 2 and drawn[0].parent.parent.name[:8].isdigit()  # both val images
+    assert any(drawn[0].parent.parent.glob('*.log'))  # the run's own log folder
 
 
 def test_toy_segmentation_trains_resumes_and_reports_miou(toy_root, tmp_path):

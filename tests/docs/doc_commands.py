@@ -1,0 +1,139 @@
+"""The commands README.md and docs/*.md give, extracted by one rule (see :func:`doc_commands`),
+and the way the end-to-end tests take their command lines from them (:func:`doc_command`).
+
+The rule:
+
+- a fenced block whose info string is ``bash``, ``sh``, ``shell`` or ``console``: every line is a
+  command once ``\\``-continued lines are joined and a trailing ``# comment`` is cut;
+- a fenced block with no info string: the lines that start with a command word (below); the
+  others (directory trees, error messages) are not commands;
+- an inline code span outside fenced blocks (it may wrap onto the next line) that starts with a
+  command word and names what it runs: ``python tools/...``, ``python -m X``, ``make TARGET``,
+  ``mim SUBCOMMAND ARG``, ``pip SUBCOMMAND ARG``. A span that only names a program
+  (```mim train```, ```pip show```, ```mim ... convnext_backbone```, ```mim train/test```) or a
+  script (```tools/train.py```) is a mention, not a command;
+- command words: ``python``, ``.venv/bin/python``, ``make``, ``mim``, ``pip``, each optionally
+  after ``NAME=value`` environment assignments;
+- a line with ``[...]`` optional parts is a usage synopsis, not a command (its options are
+  checked to exist in the tool: tests/docs/test_doc_commands.py); UPPER-CASE words (``CONFIG``,
+  ``CHECKPOINT``) in a command are placeholders that the test running it fills in.
+
+A command's identity is its text with whitespace collapsed; the same text in two places is one
+command.
+"""
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List
+
+REPO = Path(__file__).resolve().parents[2]
+SHELL_BLOCKS = ('bash', 'sh', 'shell', 'console')
+_ENV = r'(?:[A-Z_][A-Z0-9_]*=\S*\s+)*'
+COMMAND_START = re.compile(_ENV + r'(?:\.venv/bin/)?(?:python|make|mim|pip)\b')
+_NAMES_WHAT_IT_RUNS = re.compile(
+    _ENV + r'(?:(?:\.venv/bin/)?python3? (?:tools/\S+|-m \S+)'
+    r'|make (?:-\S+ )*[a-z][\w-]*'
+    r'|(?:mim|pip) [a-z][\w-]* (?!\.\.\.)\S+)')
+
+
+@dataclass(frozen=True)
+class DocCommand:
+    """One command as the docs give it: ``text`` (whitespace collapsed) and where it is."""
+    text: str
+    file: str
+    line: int
+    kind: str  # 'block' or 'inline'
+
+    @property
+    def synopsis(self) -> bool:
+        return bool(re.search(r'\[[^\]]*\]', self.text)) and not self.text.startswith(
+            ('pip install -c', 'pip install -e'))
+
+    @property
+    def placeholders(self) -> List[str]:
+        return [w for w in shlex.split(self.text, comments=True)
+                if re.fullmatch(r'[A-Z][A-Z_]{2,}', w)]
+
+
+def doc_files() -> List[Path]:
+    return [REPO / 'README.md', *sorted((REPO / 'docs').glob('*.md'))]
+
+
+def _cut_comment(line: str) -> str:
+    """``line`` without a trailing ``# comment`` (a ``#`` outside quotes after a space)."""
+    quote = None
+    for i, char in enumerate(line):
+        if quote:
+            quote = None if char == quote else quote
+        elif char in '"\'':
+            quote = char
+        elif char == '#' and (i == 0 or line[i - 1].isspace()):
+            return line[:i]
+    return line
+
+
+def _collapse(text: str) -> str:
+    return ' '.join(text.split())
+
+
+def _block_commands(body: str, every_line: bool):
+    """(line offset, command) of a fenced block's body."""
+    lines, start, pending = body.split('\n'), 0, ''
+    for offset, raw in enumerate(lines):
+        line = _cut_comment(raw).rstrip()
+        if not pending:
+            start = offset
+        if line.endswith('\\'):
+            pending += line[:-1] + ' '
+            continue
+        text, pending = _collapse(pending + line), ''
+        if text and (every_line or COMMAND_START.match(text)):
+            yield start, text
+
+
+def _extract(path: Path) -> List[DocCommand]:
+    text, found = path.read_text(), []
+    name = path.relative_to(REPO).as_posix()
+    fence = re.compile(r'^```([^\n`]*)\n(.*?)^```', re.S | re.M)
+    for match in fence.finditer(text):
+        info = match.group(1).strip().split(' ')[0]
+        if info and info not in SHELL_BLOCKS:
+            continue
+        first = text.count('\n', 0, match.start(2)) + 1
+        for offset, command in _block_commands(match.group(2), info in SHELL_BLOCKS):
+            found.append(DocCommand(command, name, first + offset, 'block'))
+    outside = fence.sub(lambda m: '\n' * m.group(0).count('\n'), text)
+    for match in re.finditer(r'(?<!`)`([^`]+)`(?!`)', outside):
+        span = _collapse(match.group(1))
+        if _NAMES_WHAT_IT_RUNS.fullmatch(span) or (
+                _NAMES_WHAT_IT_RUNS.match(span) and ' ' in span[match.end(0):] or
+                _NAMES_WHAT_IT_RUNS.match(span)):
+            if '...' in span.split(' ', 2)[1:2] or not _NAMES_WHAT_IT_RUNS.match(span):
+                continue
+            found.append(DocCommand(span, name, outside.count('\n', 0, match.start()) + 1,
+                                    'inline'))
+    return found
+
+
+def doc_commands() -> List[DocCommand]:
+    """Every command of README.md and docs/*.md, in file order (see the module docstring)."""
+    return [command for path in doc_files() for command in _extract(path)]
+
+
+def commands_by_text() -> Dict[str, List[DocCommand]]:
+    grouped: Dict[str, List[DocCommand]] = {}
+    for command in doc_commands():
+        grouped.setdefault(command.text, []).append(command)
+    return grouped
+
+
+def doc_command(text: str) -> List[str]:
+    """The argv of the docs' command ``text`` (whitespace collapsed), failing when the docs no
+    longer give it: the end-to-end tests run the docs' own command lines through this (and
+    tests/docs/test_doc_commands.py finds each use of it by reading the tests' source)."""
+    text = _collapse(text)
+    if text not in commands_by_text():
+        raise AssertionError(f'the docs no longer give the command {text!r}: update the test '
+                             'that runs it and tests/docs/registry.py')
+    return shlex.split(text, comments=True)
