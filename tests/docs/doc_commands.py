@@ -21,8 +21,10 @@ The rule:
 A command's identity is its text with whitespace collapsed; the same text in two places is one
 command.
 """
+import os
 import re
 import shlex
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List
@@ -95,7 +97,7 @@ def _block_commands(body: str, every_line: bool):
 def _extract(path: Path) -> List[DocCommand]:
     text, found = path.read_text(), []
     name = path.relative_to(REPO).as_posix()
-    fence = re.compile(r'^```([^\n`]*)\n(.*?)^```', re.S | re.M)
+    fence = re.compile(r'^[ \t]*```([^\n`]*)\n(.*?)^[ \t]*```', re.S | re.M)
     for match in fence.finditer(text):
         info = match.group(1).strip().split(' ')[0]
         if info and info not in SHELL_BLOCKS:
@@ -106,11 +108,7 @@ def _extract(path: Path) -> List[DocCommand]:
     outside = fence.sub(lambda m: '\n' * m.group(0).count('\n'), text)
     for match in re.finditer(r'(?<!`)`([^`]+)`(?!`)', outside):
         span = _collapse(match.group(1))
-        if _NAMES_WHAT_IT_RUNS.fullmatch(span) or (
-                _NAMES_WHAT_IT_RUNS.match(span) and ' ' in span[match.end(0):] or
-                _NAMES_WHAT_IT_RUNS.match(span)):
-            if '...' in span.split(' ', 2)[1:2] or not _NAMES_WHAT_IT_RUNS.match(span):
-                continue
+        if _NAMES_WHAT_IT_RUNS.match(span) and '...' not in span:
             found.append(DocCommand(span, name, outside.count('\n', 0, match.start()) + 1,
                                     'inline'))
     return found
@@ -128,12 +126,38 @@ def commands_by_text() -> Dict[str, List[DocCommand]]:
     return grouped
 
 
-def doc_command(text: str) -> List[str]:
-    """The argv of the docs' command ``text`` (whitespace collapsed), failing when the docs no
-    longer give it: the end-to-end tests run the docs' own command lines through this (and
-    tests/docs/test_doc_commands.py finds each use of it by reading the tests' source)."""
+def doc_command(text: str) -> str:
+    """The docs' command ``text`` (whitespace collapsed, as :func:`doc_commands` gives it),
+    failing when the docs no longer give it. The end-to-end tests take their command lines
+    through this, and tests/docs/test_doc_commands.py finds each use of it by reading the
+    tests' source (a registry checked both ways)."""
     text = _collapse(text)
     if text not in commands_by_text():
         raise AssertionError(f'the docs no longer give the command {text!r}: update the test '
                              'that runs it and tests/docs/registry.py')
-    return shlex.split(text, comments=True)
+    return text
+
+
+def doc_argv(text: str, **placeholders) -> List[str]:
+    """The argv of the docs' command ``text`` with its UPPER-CASE placeholders filled in (each
+    one given, nothing else replaced) and ``python`` / ``.venv/bin/python`` as the running
+    interpreter (the environment the tests run in)."""
+    argv = shlex.split(doc_command(text), comments=True)
+    missing = {w for w in argv if re.fullmatch(r'[A-Z][A-Z_]{2,}', w)} - set(placeholders)
+    unknown = set(placeholders) - set(argv)
+    if missing or unknown:
+        raise AssertionError(f'{text!r}: placeholders to fill {sorted(missing)}, not in the '
+                             f'command {sorted(unknown)}')
+    argv = [str(placeholders.get(word, word)) for word in argv]
+    if argv[0] in ('python', 'python3', '.venv/bin/python'):
+        argv[0] = sys.executable
+    return argv
+
+
+def shell_env(**extra) -> dict:
+    """The environment a docs' shell command runs in: this interpreter's ``bin`` first on PATH
+    (so ``python``, ``pip`` and the tools are this environment's), plus ``extra``."""
+    env = dict(os.environ)
+    env['PATH'] = os.pathsep.join([os.path.dirname(sys.executable), env.get('PATH', '')])
+    env.update({key: str(value) for key, value in extra.items()})
+    return env
