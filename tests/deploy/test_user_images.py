@@ -20,7 +20,7 @@ import subprocess
 import numpy as np
 import pytest
 from deploy_cases import TOY_DET, TOY_SEG, assert_equals_host
-from doc_commands import doc_argv
+from doc_commands import doc_argv, project_folder
 
 from conftest import REPO
 
@@ -136,9 +136,7 @@ def exports(user_files, tmp_path_factory):
     toy model: {'det' | 'seg': (process, onnx path)}."""
     folder, runs = tmp_path_factory.mktemp('user_exports'), {}
     for kind, config in (('det', TOY_DET), ('seg', TOY_SEG)):
-        cwd = folder / kind
-        (cwd / 'tools').mkdir(parents=True)
-        (cwd / 'tools' / 'export.py').symlink_to(REPO / 'tools' / 'export.py')
+        cwd = project_folder(folder / kind)
         shutil.copy(user_files['files']['exif6.jpg'], cwd / 'my_photo.jpg')
         files = [str(path) for name, path in user_files['files'].items() if name not in SKIP[kind]]
         argv = doc_argv(EXPORT, CONFIG=config, CHECKPOINT='none')

@@ -27,7 +27,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parents[2]
 SHELL_BLOCKS = ('bash', 'sh', 'shell', 'console')
@@ -139,10 +139,12 @@ def doc_command(text: str) -> str:
 
 
 def doc_argv(text: str, **placeholders) -> List[str]:
-    """The argv of the docs' command ``text`` with its UPPER-CASE placeholders filled in (each
-    one given, nothing else replaced) and ``python`` / ``.venv/bin/python`` as the running
-    interpreter (the environment the tests run in)."""
+    """The argv of the docs' command ``text`` (without its leading ``NAME=value`` environment
+    assignments: :func:`doc_env`) with its UPPER-CASE placeholders filled in (each one given,
+    nothing else replaced) and ``python`` / ``.venv/bin/python`` as the running interpreter
+    (the environment the tests run in)."""
     argv = shlex.split(doc_command(text), comments=True)
+    argv = argv[len(doc_env(text)):]
     missing = {w for w in argv if re.fullmatch(r'[A-Z][A-Z_]{2,}', w)} - set(placeholders)
     unknown = set(placeholders) - set(argv)
     if missing or unknown:
@@ -154,6 +156,17 @@ def doc_argv(text: str, **placeholders) -> List[str]:
     return argv
 
 
+def doc_env(text: str) -> Dict[str, str]:
+    """The ``NAME=value`` environment assignments the docs' command ``text`` starts with."""
+    env = {}
+    for word in shlex.split(doc_command(text), comments=True):
+        if not re.fullmatch(r'[A-Z_][A-Z0-9_]*=.*', word):
+            break
+        name, value = word.split('=', 1)
+        env[name] = value
+    return env
+
+
 def shell_env(**extra) -> dict:
     """The environment a docs' shell command runs in: this interpreter's ``bin`` first on PATH
     (so ``python``, ``pip`` and the tools are this environment's), plus ``extra``."""
@@ -161,3 +174,18 @@ def shell_env(**extra) -> dict:
     env['PATH'] = os.pathsep.join([os.path.dirname(sys.executable), env.get('PATH', '')])
     env.update({key: str(value) for key, value in extra.items()})
     return env
+
+
+def project_folder(path: Path, toy_root: Optional[Path] = None) -> Path:
+    """``path`` set up as the clone the docs' commands run in: links to this clone's
+    ``configs/``, ``tools/`` and ``requirements/``, and ``data/toy`` to the test's toy sets
+    (the configs' own data roots), so a command runs as written with ``cwd=path`` and writes
+    its work dirs there, not into the clone."""
+    path.mkdir(parents=True, exist_ok=True)
+    for name in ('configs', 'tools', 'requirements'):
+        if not (path / name).exists():
+            (path / name).symlink_to(REPO / name)
+    if toy_root is not None and not (path / 'data' / 'toy').exists():
+        (path / 'data').mkdir(exist_ok=True)
+        (path / 'data' / 'toy').symlink_to(toy_root)
+    return path

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+from doc_commands import doc_argv, project_folder
 
 from conftest import REPO, run_tool
 
@@ -34,9 +35,14 @@ def train(config, work_dir, *options, extra=()):
                     '--cfg-options', *options)
 
 
+# docs/reliability.md: interrupted training goes on with the same command and --resume
+RESUME = 'python tools/train.py CONFIG --work-dir work_dirs/run --resume'
+
+
 @pytest.fixture(scope='module')
 def det_run(toy_root, tmp_path_factory):
-    work_dir = tmp_path_factory.mktemp('toy_det')
+    """The toy detector trained one epoch into work_dirs/run of a project folder."""
+    work_dir = project_folder(tmp_path_factory.mktemp('toy_det'), toy_root) / 'work_dirs' / 'run'
     options = det_data_options(toy_root / 'coco')
     train(TOY_DET, work_dir, *options, 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1')
     return work_dir, options
@@ -50,9 +56,11 @@ def test_toy_detection_trains_and_validates_with_coco_metrics(det_run):
 
 
 def test_toy_detection_resumes(det_run):
+    """The docs' resume command as written, in the project folder, with a longer schedule."""
     work_dir, options = det_run
-    proc = train(TOY_DET, work_dir, *options, 'train_cfg.max_epochs=2', 'train_cfg.val_interval=2',
-                 extra=['--resume'])
+    python, *command = doc_argv(RESUME, CONFIG=TOY_DET)
+    proc = run_tool(*command, '--cfg-options', *options, 'train_cfg.max_epochs=2',
+                    'train_cfg.val_interval=2', cwd=work_dir.parent.parent)
     assert 'resumed epoch: 1' in proc.stdout + proc.stderr
     assert (work_dir / 'epoch_2.pth').is_file()
 
