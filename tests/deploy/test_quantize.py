@@ -60,9 +60,10 @@ SCORE_INT8 = ('python tools/test_onnx.py configs/toy/maskrcnn_convnext_toy_coco.
               'maskrcnn.int8.onnx --threads 2')
 
 
-def docs_export(tool, command, config, *more):
-    """The docs' export ``command`` in-process (its arguments after ``tools/export.py``)."""
-    python, script, *args = doc_argv(command, CONFIG=config, CHECKPOINT='none')
+def docs_export(tool, argv, *more):
+    """The docs' export command (``argv`` from ``doc_argv``) in-process: its arguments after
+    ``tools/export.py``, a small traced size, ``more``."""
+    python, script, *args = argv
     assert script == 'tools/export.py'
     tool.main([*args, '--shape', *map(str, EXPORT_SHAPE), *more])
 
@@ -70,7 +71,7 @@ def docs_export(tool, command, config, *more):
 def test_static_int8_upernet_runs_integer_kernels(tool, toy_root, tmp_path, capsys,
                                                   monkeypatch):
     monkeypatch.chdir(tmp_path)
-    docs_export(tool, STATIC, TOY_SEG, '--calib-images', '2',
+    docs_export(tool, doc_argv(STATIC, CONFIG=TOY_SEG, CHECKPOINT='none'), '--calib-images', '2',
                 '--cfg-options', *ade_options(toy_root))
     out, int8_path = tmp_path / 'model.onnx', tmp_path / 'model.int8.onnx'
     printed = capsys.readouterr().out
@@ -110,7 +111,7 @@ def test_dynamic_int8_needs_no_calibration(tool, tmp_path, capsys, caplog, monke
     monkeypatch.chdir(tmp_path)
     out, dynamic = tmp_path / 'model.onnx', tmp_path / 'model.int8-dynamic.onnx'
     dynamic.write_text('an earlier run')
-    docs_export(tool, DYNAMIC, TOY_SEG, '--cfg-options',
+    docs_export(tool, doc_argv(DYNAMIC, CONFIG=TOY_SEG, CHECKPOINT='none'), '--cfg-options',
                 'val_dataloader.dataset.data_root=/nonexistent')  # no val set is read
     printed = capsys.readouterr().out
     assert 'wrote model.onnx\n' in printed, printed  # a new file
@@ -138,7 +139,8 @@ def test_static_int8_detector(tool, toy_root, tmp_path, capsys, monkeypatch):
     project = project_folder(tmp_path, toy_root)
     monkeypatch.chdir(project)
     shutil.copytree(toy_root / 'coco' / 'val2017', project / 'my_images')
-    docs_export(tool, STATIC_OWN_IMAGES, TOY_DET, '--cfg-options',
+    docs_export(tool, doc_argv(STATIC_OWN_IMAGES, CONFIG=TOY_DET, CHECKPOINT='none'),
+                '--cfg-options',
                 'model.test_cfg.rcnn.score_thr=0.0')
     out, int8_path = tmp_path / 'model.onnx', tmp_path / 'model.int8.onnx'
     assert '2 images (my_images/)' in OnnxModel(str(int8_path)).metadata['quantization']

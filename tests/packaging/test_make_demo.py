@@ -23,9 +23,10 @@ TINY_DATA = '--num-train 4 --num-val 2 --size 64'  # as conftest's toy_root
 
 
 def make(command, toy, work_dirs, options):
-    """The docs' make ``command`` in this environment, on the test's folders, ``options`` as
-    DEMO_OPTIONS, the tiny toy set through TOY_OPTIONS (after the command's own)."""
-    argv = shlex.split(doc_command(command))
+    """The docs' make ``command`` (from ``doc_command``) in this environment, on the test's
+    folders, ``options`` as DEMO_OPTIONS, the tiny toy set through TOY_OPTIONS (after the
+    command's own)."""
+    argv = shlex.split(command)
     own = next((a.split('=', 1)[1] for a in argv if a.startswith('TOY_OPTIONS=')), '')
     argv = [a for a in argv if not a.startswith('TOY_OPTIONS=')]
     if '-o' not in argv:
@@ -52,11 +53,11 @@ def det_options(coco):
 def test_make_demo_twice_trains_again_and_evaluates_both_times(tmp_path):
     work_dir, toy = tmp_path / 'demo_maskrcnn', tmp_path / 'toy'
     options = det_options(toy / 'coco')
-    first = make(DEMO_FIRST, toy, {'DET': work_dir}, options)
+    first = make(doc_command(DEMO_FIRST), toy, {'DET': work_dir}, options)
     assert 'coco/bbox_mAP' in first and 'replacing' not in first
     assert not (toy / 'ade').exists()  # --only coco
     before = (work_dir / 'epoch_1.pth').stat().st_mtime_ns
-    second = make(DEMO, toy, {'DET': work_dir}, options)
+    second = make(doc_command(DEMO), toy, {'DET': work_dir}, options)
     assert f'make demo: training afresh, replacing the earlier demo\'s checkpoints in {work_dir}' \
         in second
     assert 'coco/bbox_mAP' in second and 'coco/segm_mAP' in second
@@ -72,7 +73,7 @@ def test_make_demo_seg_trains_and_evaluates(tmp_path):
                  ('train_dataloader', 'val_dataloader', 'test_dataloader')),
                'train_dataloader.batch_size=2', 'train_cfg.max_iters=2',
                'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2']
-    out = make(DEMO_SEG, toy, {'SEG': work_dir}, options)
+    out = make(doc_command(DEMO_SEG), toy, {'SEG': work_dir}, options)
     assert 'mIoU' in out and (work_dir / 'iter_2.pth').is_file()
     # the predictions drawn where the demo says (an absolute --show-dir: mmseg's layout)
     assert len(list((work_dir / 'predictions').rglob('*.png'))) == 2
