@@ -120,6 +120,17 @@ def prepare_calibration(args):
     return calibration_inputs(cfg, args.calib_dir, args.calib_images)
 
 
+def prepare_reference(args):
+    """``--reference``: the config and the image of the pair, found before the (long) export;
+    None without the option."""
+    if not args.reference:
+        return None
+    from convnext_backbone.deploy import load_config
+    from convnext_backbone.deploy.reference_pair import reference_image
+    cfg = load_config(args.config, args.cfg_options)
+    return cfg, reference_image(cfg, (args.verify_image or [None])[0])
+
+
 def wrote(path: str, earlier: set) -> str:
     """``wrote PATH``, saying so when it replaced a file that was there before the run."""
     return f'wrote {path}' + (' (replacing the file that was there)' if path in earlier else '')
@@ -144,6 +155,7 @@ def main(argv=None):
     checkpoint = None if args.checkpoint.lower() == 'none' else args.checkpoint
     check_verify_args(args)
     calibration = prepare_calibration(args)
+    reference = prepare_reference(args)
     earlier = {p for p in (args.out, args.quantize and quantized_path(args.out, args.quantize))
                if p and os.path.exists(p)}  # replaced only once the new file is complete
     notes = []
@@ -161,16 +173,15 @@ def main(argv=None):
             print(summary(layer_sqnr(path, written, calibration[0])))
     for note in notes:
         print(f'note: {note}')
-    if args.reference:
-        from convnext_backbone.deploy import load_config
-        from convnext_backbone.deploy.reference_pair import reference_image, write_reference
-        cfg = load_config(args.config, args.cfg_options)
-        image = reference_image(cfg, (args.verify_image or [None])[0])
+    if reference:
+        from convnext_backbone.deploy.reference_pair import write_reference
+        cfg, image = reference
         manifest = write_reference(path, cfg, image, args.reference)
         size = manifest['input_size']
         print(f"wrote the reference pair into {args.reference}: {os.path.basename(image)} "
               f"as {manifest['image']}, input {size['height']}x{size['width']}, outputs "
-              f"{', '.join(manifest['outputs'])} (reference.json)")
+              f"{', '.join(manifest['outputs'])} (reference.json"
+              f"{'; it replaces the pair that was there' if manifest['replaced'] else ''})")
     if args.verify or args.verify_image:
         from convnext_backbone.deploy.verify import verify
         report = verify(args.config, checkpoint, path, cfg_options=args.cfg_options,

@@ -52,7 +52,8 @@ def reference_image(cfg, given: Optional[str] = None) -> str:
 
 def write_reference(graph_path: str, cfg, image: str, out_dir: str) -> dict:
     """Write the reference pair of the ONNX graph ``graph_path`` (exported from ``cfg``) on the
-    image file ``image`` into ``out_dir``; returns the manifest."""
+    image file ``image`` into ``out_dir`` (a pair written there before is replaced, its files
+    removed); returns the manifest, with ``replaced``: whether there was one."""
     from .runtime import OnnxModel
     from .verify import graph_input
     graph = OnnxModel(graph_path)
@@ -60,6 +61,7 @@ def write_reference(graph_path: str, cfg, image: str, out_dir: str) -> dict:
     images = prepared['images'].numpy()
     outputs = graph(images)
     os.makedirs(out_dir, exist_ok=True)
+    replaced = _remove_earlier_pair(out_dir)
     name = 'image' + os.path.splitext(image)[1].lower()
     shutil.copyfile(image, os.path.join(out_dir, name))
     arrays = {'images': images, **outputs}
@@ -82,4 +84,25 @@ def write_reference(graph_path: str, cfg, image: str, out_dir: str) -> dict:
         'input': entries.pop('images'), 'outputs': entries, 'compare': COMPARE}
     with open(os.path.join(out_dir, 'reference.json'), 'w') as f:
         json.dump(manifest, f, indent=1)
-    return manifest
+    return {**manifest, 'replaced': replaced}
+
+
+def _remove_earlier_pair(out_dir: str) -> bool:
+    """The files of a pair written into ``out_dir`` before (those its manifest names), so no
+    array of another graph stays beside the new pair; returns whether there was one."""
+    path = os.path.join(out_dir, 'reference.json')
+    if not os.path.isfile(path):
+        return False
+    try:
+        with open(path) as f:
+            earlier = json.load(f)
+        names = [earlier['image'], earlier['input']['file'],
+                 *(spec['file'] for spec in earlier['outputs'].values()), 'metadata.json',
+                 'reference.json']
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ExportError(f'--reference {out_dir} holds a reference.json that is not a '
+                          'reference pair manifest: give another folder.') from None
+    for name in names:
+        if os.path.basename(name) == name and os.path.isfile(os.path.join(out_dir, name)):
+            os.remove(os.path.join(out_dir, name))
+    return True

@@ -215,23 +215,29 @@ def test_reference_pair_from_the_val_set(toy_det_onnx, toy_root, tmp_path):
         ['image.jpg', 'images.npy', 'boxes.npy', 'scores.npy', 'labels.npy', 'masks.npy',
          'metadata.json', 'reference.json'])
     assert (folder / 'image.jpg').read_bytes() == open(image, 'rb').read()
-    assert json.loads((folder / 'reference.json').read_text()) == manifest
+    assert {**json.loads((folder / 'reference.json').read_text()), 'replaced': False} == manifest
     outputs = OnnxModel(toy_det_onnx)(np.load(folder / 'images.npy'))
     for name, spec in manifest['outputs'].items():
         assert np.array_equal(np.load(folder / spec['file']), outputs[name]), name
     assert manifest['outputs']['labels']['tolerance'] == 0
     assert manifest['outputs']['boxes']['tolerance'] == 0.05
     assert manifest['input_size'] == {'height': 128, 'width': 128}  # 64x64 -> the toy resize
+    (folder / 'seg_logits.npy').write_text('an array of an earlier pair')
+    earlier = json.loads((folder / 'reference.json').read_text())
+    earlier['outputs']['seg_logits'] = {'file': 'seg_logits.npy'}
+    (folder / 'reference.json').write_text(json.dumps(earlier))
+    again = write_reference(toy_det_onnx, cfg, image, str(folder))  # the earlier pair goes
+    assert again['replaced'] and not (folder / 'seg_logits.npy').exists()
 
 
 def test_reference_needs_an_onnx_graph_and_an_image(tool, tmp_path):
-    from convnext_backbone.deploy.reference_pair import reference_image
     with pytest.raises(ExportError, match=r'--reference records an ONNX graph .*FILE\.onnx'):
         tool.main([TOY_SEG, 'none', '--out', str(tmp_path / 'a.pt2'), '--reference', 'ref'])
-    cfg = load_config(TOY_DET, {'val_dataloader.dataset.data_root': f'{tmp_path}/nowhere/'})
     with pytest.raises(ExportError, match=r"--reference needs an image file: the config's val "
                                           r'set could not be read; give one with --verify-image'):
-        reference_image(cfg)
+        tool.main([TOY_DET, 'none', '--out', str(tmp_path / 'a.onnx'), '--reference', 'ref',
+                   '--cfg-options', f'val_dataloader.dataset.data_root={tmp_path}/nowhere/'])
+    assert not (tmp_path / 'a.onnx').exists()  # refused before the export
 
 
 def test_graph_contract(toy_det_onnx):
