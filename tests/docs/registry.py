@@ -325,19 +325,19 @@ REGISTRY = {
     'MMCV_WITH_OPS=1 FORCE_CUDA=1 pip install --no-build-isolation mmcv==2.1.0': Listed(
         "needs a GPU's CUDA toolkit and internet (mmcv's sdist)"),
     'python tools/gpu_check.py --device cpu --dry-run': Listed(
-        'runs the GPU check\'s ten commands at tiny sizes on the CPU (the CUDA tests, six '
-        'benchmarks, an export): about 4 minutes',
+        "runs the GPU check's eight commands at tiny sizes on the CPU (the CUDA tests, six "
+        'benchmarks, an ONNX check), each a process: about 4 minutes',
         ('tests/tools/test_gpu_check.py::test_dry_run_plan_is_cpu_and_tiny',
          f'{BENCH}::test_host_model_mode_same_loss_as_host_config'), 'same options'),
     # docs/model_zoo.md
     'python tools/get_flops.py configs/maskrcnn_convnext_t_coco.py --shape 800 1280 --mode '
     'legacy': Listed(
-        'measurement run: about 2 minutes (the flagship traced at 800x1280)',
+        'measurement run: about 2 minutes (estimated: the flagship traced at 800x1280)',
         ('tests/configs/test_config_flops.py::'
          'test_cli_prints_params_and_flops_of_a_two_stage_detector',), 'same options'),
     'python tools/get_flops.py configs/upernet/upernet_convnext_t_160k_ade20k.py --shape 512 '
     '2048': Listed(
-        'measurement run: about 2 minutes (UperNet T traced at 512x2048)',
+        'measurement run: about 2 minutes (estimated: UperNet T traced at 512x2048)',
         ('tests/configs/test_config_flops.py::'
          'test_segmentor_counts_backbone_and_decode_head_but_not_the_auxiliary_head',),
         'same options'),
