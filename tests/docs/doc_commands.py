@@ -9,9 +9,9 @@ The rule:
   others (directory trees, error messages) are not commands;
 - an inline code span outside fenced blocks (it may wrap onto the next line) that starts with a
   command word and names what it runs: ``python tools/...``, ``python -m X``, ``make TARGET``,
-  ``mim SUBCOMMAND ARG``, ``pip SUBCOMMAND ARG``. A span that only names a program
-  (```mim train```, ```pip show```, ```mim ... convnext_backbone```, ```mim train/test```) or a
-  script (```tools/train.py```) is a mention, not a command;
+  ``mim SUBCOMMAND ARG``, ``pip SUBCOMMAND ARG``, and holds no ``...``. A span that only names
+  a program (`mim train`, `pip show`, `mim ... convnext_backbone`, `mim train/test`) or a script
+  (`tools/train.py`) is a mention, not a command;
 - command words: ``python``, ``.venv/bin/python``, ``make``, ``mim``, ``pip``, each optionally
   after ``NAME=value`` environment assignments;
 - a line with ``[...]`` optional parts is a usage synopsis, not a command (its options are
@@ -49,8 +49,9 @@ class DocCommand:
 
     @property
     def synopsis(self) -> bool:
-        return bool(re.search(r'\[[^\]]*\]', self.text)) and not self.text.startswith(
-            ('pip install -c', 'pip install -e'))
+        """``[...]`` outside quotes (a pip extra in quotes is not an optional part)."""
+        unquoted = re.sub(r'"[^"]*"|\'[^\']*\'', '', self.text)
+        return bool(re.search(r'\[[^\]]*\]', unquoted))
 
     @property
     def placeholders(self) -> List[str]:
