@@ -47,6 +47,8 @@ dist: setup
 # replaces its own work dir's checkpoints on purpose (--overwrite-checkpoints; the tools refuse
 # that for any work dir unless asked). DEMO_OPTIONS: extra --cfg-options of both tools (the
 # tests shrink the run and point it at their data with it), TOY_OPTIONS: make_toy_data.py's.
+# --show-dir is given absolute: a relative one goes under the test run's timestamped log folder,
+# as with mmdet's own tools/test.py.
 DEMO_OPTIONS ?=
 TOY_OPTIONS ?=
 demo: setup
@@ -55,7 +57,7 @@ demo: setup
 	$(PY) tools/train.py configs/toy/maskrcnn_convnext_toy_coco.py --work-dir $(DET) \
 		--overwrite-checkpoints $(if $(DEMO_OPTIONS),--cfg-options $(DEMO_OPTIONS))
 	$(PY) tools/test.py configs/toy/maskrcnn_convnext_toy_coco.py "$$(cat $(DET)/last_checkpoint)" \
-		--work-dir $(DET)/test --show-dir $(DET)/predictions $(if $(DEMO_OPTIONS),--cfg-options $(DEMO_OPTIONS))
+		--work-dir $(DET)/test --show-dir $(abspath $(DET))/predictions $(if $(DEMO_OPTIONS),--cfg-options $(DEMO_OPTIONS))
 
 # The same for UperNet + ConvNeXt on a generated ADE20K-layout set (mIoU).
 demo-seg: setup
@@ -64,7 +66,7 @@ demo-seg: setup
 	$(PY) tools/train.py configs/toy/upernet_convnext_toy_ade20k.py --work-dir $(SEG) \
 		--overwrite-checkpoints $(if $(DEMO_OPTIONS),--cfg-options $(DEMO_OPTIONS))
 	$(PY) tools/test.py configs/toy/upernet_convnext_toy_ade20k.py "$$(cat $(SEG)/last_checkpoint)" \
-		--work-dir $(SEG)/test --show-dir $(SEG)/predictions $(if $(DEMO_OPTIONS),--cfg-options $(DEMO_OPTIONS))
+		--work-dir $(SEG)/test --show-dir $(abspath $(SEG))/predictions $(if $(DEMO_OPTIONS),--cfg-options $(DEMO_OPTIONS))
 
 # Correctness and speed on a GPU in one command (about 8 minutes on one H100): the CUDA tests,
 # the backbone and Mask R-CNN benchmarks, ONNX on CUDA; one Markdown report. Without a GPU it

@@ -2,7 +2,7 @@
 
     python tools/export.py CONFIG CHECKPOINT --out FILE.onnx [--shape H W] [--backbone-only]
         [--static] [--cfg-options key=value ...] [--verify] [--verify-image PATH ...]
-        [--quantize int8|int8-dynamic] [--calib-dir FOLDER] [--calib-images N]
+        [--quantize int8|int8-dynamic] [--calib-dir FOLDER] [--calib-images N] [--reference DIR]
 
 The graph takes one input, ``images``: (N, 3, H, W) float32, channels as loaded (BGR for
 OpenCV), values 0-255, the image as the config's test pipeline resized it, unpadded, any H and
@@ -22,6 +22,10 @@ the Conv/MatMul/Gemm layers, calibrated on --calib-images (16) images spread ove
 val set, or over --calib-dir FOLDER; int8-dynamic (FILE.int8-dynamic.onnx) quantizes the MatMul
 weights only and needs no image. Same inputs, outputs and metadata (convnext_backbone/deploy/
 quantize.py; its results differ from the fp32 graph's, see docs/deployment.md).
+--reference DIR writes a reference pair for checking a port of the graph (another language or
+runtime): an image file (the first --verify-image, else one of the config's val set), the
+graph's input and outputs on it as .npy files, the metadata as JSON and a manifest
+(reference.json: sizes, shapes, dtypes, tolerances); see docs/deployment.md, "Porting".
 Configs that test with sliding windows are refused: add --cfg-options model.test_cfg.mode=whole.
 Any failure ends with one `error: ...` line that names the problem (--debug: the traceback).
 See docs/deployment.md.
@@ -64,6 +68,11 @@ def parse_args(argv=None):
     parser.add_argument('--calib-dir', metavar='FOLDER',
                         help="--quantize int8: calibrate on this folder's images instead of the "
                         "config's val set")
+    parser.add_argument('--reference', metavar='DIR',
+                        help='write a reference pair into DIR: an image file (the first '
+                        "--verify-image, else one of the config's val set) and the graph's "
+                        'input and outputs on it (.npy), with a manifest, to check a port of '
+                        'the graph against')
     parser.add_argument('--calib-images', type=int, default=DEFAULT_COUNT, metavar='N',
                         help=f'--quantize int8: how many calibration images, spread over the '
                         f'set (default {DEFAULT_COUNT})')
@@ -71,12 +80,19 @@ def parse_args(argv=None):
 
 
 def check_verify_args(args):
-    """Refuse a verification that cannot run, before the (long) export."""
-    if not (args.verify or args.verify_image):
+    """Refuse a verification or a reference pair that cannot be made, before the (long)
+    export."""
+    if not (args.verify or args.verify_image or args.reference):
         return
     if not args.out.endswith('.onnx'):
-        raise ExportError(f'--verify compares ONNX graphs in onnxruntime, not {args.out}: '
-                          'export to FILE.onnx to verify.')
+        if args.verify or args.verify_image:
+            raise ExportError(f'--verify compares ONNX graphs in onnxruntime, not {args.out}: '
+                              'export to FILE.onnx to verify.')
+        raise ExportError(f'--reference records an ONNX graph run in onnxruntime, not '
+                          f'{args.out}: export to FILE.onnx for a reference pair.')
+    if args.reference and os.path.isfile(args.reference):
+        raise ExportError(f'--reference {args.reference} is a file: give a folder (it is '
+                          'created) for the image and the arrays.')
     for image in args.verify_image or ():
         if not os.path.isfile(image):
             raise ExportError(f'--verify-image {image} does not exist: give the path of an '
@@ -104,6 +120,17 @@ def prepare_calibration(args):
     return calibration_inputs(cfg, args.calib_dir, args.calib_images)
 
 
+def prepare_reference(args):
+    """``--reference``: the config and the image of the pair, found before the (long) export;
+    None without the option."""
+    if not args.reference:
+        return None
+    from convnext_backbone.deploy import load_config
+    from convnext_backbone.deploy.reference_pair import reference_image
+    cfg = load_config(args.config, args.cfg_options)
+    return cfg, reference_image(cfg, (args.verify_image or [None])[0])
+
+
 def wrote(path: str, earlier: set) -> str:
     """``wrote PATH``, saying so when it replaced a file that was there before the run."""
     return f'wrote {path}' + (' (replacing the file that was there)' if path in earlier else '')
@@ -128,6 +155,7 @@ def main(argv=None):
     checkpoint = None if args.checkpoint.lower() == 'none' else args.checkpoint
     check_verify_args(args)
     calibration = prepare_calibration(args)
+    reference = prepare_reference(args)
     earlier = {p for p in (args.out, args.quantize and quantized_path(args.out, args.quantize))
                if p and os.path.exists(p)}  # replaced only once the new file is complete
     notes = []
@@ -145,6 +173,15 @@ def main(argv=None):
             print(summary(layer_sqnr(path, written, calibration[0])))
     for note in notes:
         print(f'note: {note}')
+    if reference:
+        from convnext_backbone.deploy.reference_pair import write_reference
+        cfg, image = reference
+        manifest = write_reference(path, cfg, image, args.reference)
+        size = manifest['input_size']
+        print(f"wrote the reference pair into {args.reference}: {os.path.basename(image)} "
+              f"as {manifest['image']}, input {size['height']}x{size['width']}, outputs "
+              f"{', '.join(manifest['outputs'])} (reference.json"
+              f"{'; it replaces the pair that was there' if manifest['replaced'] else ''})")
     if args.verify or args.verify_image:
         from convnext_backbone.deploy.verify import verify
         report = verify(args.config, checkpoint, path, cfg_options=args.cfg_options,

@@ -4,14 +4,16 @@
         [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi] [--trust-checkpoint PATH]
 
 --out: detection results as a .pkl file (mmdet) / predicted label maps into a folder (mmseg).
---show-dir: draw predictions on the test images into DIR. --tta: the config's test-time
+--show-dir: draw predictions on every test image into DIR, where mmdet's and mmseg's own
+tools/test.py put them: detection WORK_DIR/TIMESTAMP/DIR for a relative DIR (the run's log
+folder), segmentation DIR/vis_data/vis_image from the current folder; an absolute DIR as it is.
+--work-dir: default work_dirs/<config name> (as theirs). --tta: the config's test-time
 augmentation (multi-scale + flip) instead of single-scale testing. The run holds its work dir
 (as tools/train.py). Any failure ends with one `error: ...` line that names the problem (and
 the fix); --debug adds the traceback.
 """
 import argparse
 import contextlib
-import os.path as osp
 
 import convnext_backbone  # noqa: F401  (registers our modules)
 from convnext_backbone.checkpoint import check_checkpoint_file
@@ -29,22 +31,10 @@ def parse_args(argv=None):
     arguments.add_run(parser, 'where logs and metrics go')
     parser.add_argument('--out', help='dump predictions (.pkl for detection, a folder for '
                         'segmentation)')
-    parser.add_argument('--show-dir', help='draw predictions into this folder')
+    parser.add_argument('--show-dir', help='draw predictions into this folder (relative: '
+                        'detection under WORK_DIR/TIMESTAMP/, as mmdet\'s tools/test.py)')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation')
     return parser.parse_args(argv)
-
-
-def draw_predictions(cfg, show_dir: str) -> None:
-    hook = cfg.default_hooks.get('visualization')
-    if hook is None:
-        raise ValueError('--show-dir needs a visualization hook in default_hooks '
-                         "(e.g. dict(type='DetVisualizationHook')).")
-    hook.update(draw=True, interval=1)
-    show_dir = osp.abspath(show_dir)
-    if cfg.default_scope == 'mmdet':
-        hook.test_out_dir = show_dir  # an absolute path survives the hook's join
-    else:
-        cfg.visualizer.save_dir = show_dir
 
 
 def use_tta(cfg) -> None:
@@ -82,7 +72,7 @@ def startup(argv=None):
     cfg.load_from = args.checkpoint
     config.fall_back_to_fp32_without_gpu(cfg)
     if args.show_dir:
-        draw_predictions(cfg, args.show_dir)
+        config.draw_predictions(cfg, args.show_dir)
     if args.tta:
         use_tta(cfg)
     if args.out:

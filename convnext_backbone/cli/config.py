@@ -3,7 +3,11 @@
 One shape for detection and segmentation: load the config (with ``--cfg-options``), choose the
 work dir, make AMP configs run on a machine without a GPU (bf16 autocast on the CPU when asked
 for and supported, else fp32; with a notice, instead of mmengine's assertion), set what
-``--resume`` asks for, and flush denormals on CPU.
+``--resume`` and ``--show-dir`` ask for, and flush denormals on CPU.
+
+Options that mmdet's and mmseg's own ``tools/train.py`` / ``tools/test.py`` also have mean what
+they mean there (``--work-dir``, ``--show-dir``, ``--cfg-options``; compared with the hosts'
+tools in tests/cli/test_host_conventions.py).
 """
 import os.path as osp
 from typing import Optional, Sequence
@@ -28,11 +32,36 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
 
 
 def set_work_dir(cfg: Config, config_path: str, work_dir: Optional[str]) -> None:
-    """Command line > config > ``work_dirs/<config name>`` (mmdet's and mmseg's rule)."""
+    """Command line > config > ``work_dirs/<config name>`` in the current folder (mmdet's and
+    mmseg's rule)."""
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def draw_predictions(cfg: Config, show_dir: str) -> None:
+    """``--show-dir DIR``: draw every test image's predictions into DIR, where mmdet's and
+    mmseg's own ``tools/test.py`` put them:
+
+    * detection (mmdet's ``DetVisualizationHook.test_out_dir``): a relative DIR goes under the
+      run's timestamped log folder, ``WORK_DIR/TIMESTAMP/DIR/<image file name>``; an absolute
+      DIR is used as it is;
+    * segmentation (mmseg: the visualizer's ``save_dir``): DIR relative to the current folder,
+      the images in ``DIR/vis_data/vis_image/``.
+
+    One difference, on purpose: mmseg's hook draws one test image in ``interval`` (50 in its
+    runtime); ours draws every one (``interval=1``), as mmdet's does at test time.
+    """
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        raise ValueError('--show-dir needs a visualization hook in default_hooks '
+                         "(e.g. dict(type='DetVisualizationHook')).")
+    hook.update(draw=True, interval=1)
+    if cfg.default_scope == 'mmdet':
+        hook.test_out_dir = show_dir
+    else:
+        cfg.visualizer.save_dir = show_dir
 
 
 def enable_amp(cfg: Config, dtype: Optional[str] = None) -> None:

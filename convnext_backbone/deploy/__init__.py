@@ -11,6 +11,8 @@ either (the driver does, when it builds a model).
 * ``roi``, ``boxes`` - mmdet's test-time post-processing in exportable ops.
 * ``ops``        - NMS and RoIAlign as standard ONNX operators; dynamic adaptive pooling.
 * ``metadata``   - class names, resize rule, thresholds for the graph; what the graph cannot see.
+* ``exportable`` - which models export (the one decision) and the shipped ones it accepts.
+* ``reference_pair`` - an image file and the graph's outputs on it, for checking a port.
 * ``paste``      - the detector's RoI masks pasted into the image, as mmdet does (numpy).
 * ``to_original`` - boxes and seg logits brought to the original image, as the hosts do.
 * ``runtime``    - ``OnnxModel``: an onnxruntime session that checks the input contract.

@@ -121,27 +121,24 @@ def wrap(model: nn.Module, task: str) -> nn.Module:
 
 def _wrapper_for(model: nn.Module, task: str) -> nn.Module:
     from .detector import DetectorExport
+    from .exportable import exportable_collections, refusal
     from .segmentor import BackboneExport, SegmentorExport
-    kind = type(model).__name__
+    reason = refusal(model, task)
+    if reason is not None:
+        try:
+            listed = ', '.join(exportable_collections())
+        except (OSError, ValueError, KeyError) as exc:  # a model index that cannot be read
+            listed = f'(the model index could not be read: {type(exc).__name__}: {exc})'
+        raise ExportError(f'cannot export this model: {reason}. Whole models export from these '
+                          f'configs of the model index: {listed} (or any config with such a '
+                          'model); export the backbone alone with --backbone-only.')
     if task == 'backbone':
         return BackboneExport(model.backbone, getattr(model, 'data_preprocessor', None))
     try:
-        if task == 'segmentation':
-            if not hasattr(model, 'decode_head') or kind == 'CascadeEncoderDecoder':
-                raise TypeError(f'segmentor {kind} (only EncoderDecoder)')
-            if not hasattr(model.decode_head, 'conv_seg'):  # query-based heads (Mask2Former)
-                raise TypeError(f'decode head {type(model.decode_head).__name__} (only heads '
-                                'that predict per-pixel logits, e.g. UPerHead)')
-            return SegmentorExport(model)
-        if not all(hasattr(model, a) for a in ('rpn_head', 'roi_head')) or \
-                not getattr(model.roi_head, 'with_mask', False):
-            raise TypeError(f'detector {kind} (only two-stage detectors with a mask head: '
-                            'Mask R-CNN, Cascade Mask R-CNN)')
-        return DetectorExport(model)
-    except (TypeError, AttributeError, KeyError) as exc:
-        raise ExportError(f'cannot export this model: {exc}. Export the backbone alone with '
-                          '--backbone-only, or use one of our Mask R-CNN / Cascade Mask R-CNN / '
-                          'UperNet configs.') from None
+        return SegmentorExport(model) if task == 'segmentation' else DetectorExport(model)
+    except (TypeError, AttributeError, KeyError) as exc:  # a head the wrappers do not know
+        raise ExportError(f'cannot export this model: {type(exc).__name__}: {exc}. Export the '
+                          'backbone alone with --backbone-only.') from None
 
 
 def _dynamic_axes(task: str, output_names: Sequence[str], static: bool = False) -> dict:
@@ -192,8 +189,7 @@ def export_onnx(wrapper: nn.Module, task: str, out: str, shape: Tuple[int, int],
         _declare_output_shapes(proto, wrapper, task)
         onnx.checker.check_model(proto)
         props = {'task': task, 'opset': str(OPSET), 'min_input_size': str(minimum),
-                 'input': 'images (N, 3, H, W) float32, channels as loaded, 0-255, the image '
-                          'as the test pipeline resized it, unpadded, any H and W',
+                 'input': input_description(shape if static else None),
                  **{k: str(v) for k, v in (metadata or {}).items()}}
         if static:
             props['static_shape'] = f'1 3 {shape[0]} {shape[1]}'
@@ -202,6 +198,20 @@ def export_onnx(wrapper: nn.Module, task: str, out: str, shape: Tuple[int, int],
             entry.key, entry.value = key, value
         onnx.save(proto, temporary)
     return out
+
+
+def input_description(static_shape: Optional[Sequence[int]] = None) -> str:
+    """The metadata's ``input``: what the graph takes; a ``--static`` graph one size only."""
+    what = ('float32, channels as loaded, 0-255, the image as the test pipeline resized it '
+            "(metadata 'resize'), unpadded")
+    if static_shape is None:
+        return f'images (N, 3, H, W) {what}, any H and W'
+    height, width = static_shape
+    return (f'images (1, 3, {height}, {width}) {what}: exactly {height}x{width} (exported with '
+            f'--static): an image that the resize brings to another size cannot be fed (do '
+            f'not pad or crop it to {height}x{width}: the host pads only to its size divisor, '
+            'the results would differ); export again with --shape of that size, or without '
+            '--static for any H and W')
 
 
 def _trace(wrapper: nn.Module, task: str, path: str, images: torch.Tensor, names: List[str],

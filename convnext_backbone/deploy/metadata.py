@@ -68,18 +68,78 @@ def load_note(rule: Optional[dict]) -> Optional[str]:
 
 def resize_rule(cfg) -> Optional[dict]:
     """The test pipeline's resize as plain data: ``{"type": "Resize", "scale": [w, h],
-    "keep_ratio": true, "interpolation": "bilinear"}`` (``scale_factor`` instead of ``scale``
-    where the config gives that); None when the pipeline does not resize."""
+    "keep_ratio": true, "interpolation": "bilinear", "backend": "cv2", "rule": ...,
+    "rule_syntax": ..., "resample": ...}`` (``scale_factor`` instead of ``scale`` where the
+    config gives that); None when the pipeline does not resize. ``rule`` is the size
+    arithmetic of mmcv's ``Resize`` / ``imrescale`` (and mmdet's ``Resize``) written out with the
+    config's numbers, ``resample`` the call that resizes as the host does: enough for a port
+    with no Python (tests/deploy/test_reference.py checks ``rule`` against the host's own
+    transform and a port written from this metadata against the reference outputs)."""
     for step in test_pipeline(cfg):
         if _type(step) in _RESIZE:
             rule = {'type': 'Resize', 'keep_ratio': bool(step.get('keep_ratio', False)),
-                    'interpolation': step.get('interpolation', 'bilinear')}
+                    'interpolation': step.get('interpolation', 'bilinear'),
+                    'backend': step.get('backend', 'cv2')}
             for key in ('scale', 'scale_factor'):
                 if step.get(key) is not None:
                     value = step[key]
                     rule[key] = list(value) if isinstance(value, (list, tuple)) else value
+            rule.update(rule=size_rule(rule), rule_syntax=RULE_SYNTAX,
+                        resample=resample_call(rule['interpolation'], rule['backend']))
             return rule
     return None
+
+
+RULE_SYNTAX = ("Python statements on the loaded image's height h and width w (64-bit floats, "
+               '/ divides exactly, int() truncates toward zero): the graph takes the image '
+               'resized to new_h x new_w; the graph\'s boxes divided by scale_factor (x, y) are '
+               "in the loaded image's pixels")
+_CV2 = {'nearest': 'INTER_NEAREST', 'bilinear': 'INTER_LINEAR', 'bicubic': 'INTER_CUBIC',
+        'area': 'INTER_AREA', 'lanczos': 'INTER_LANCZOS4'}  # mmcv's cv2_interp_codes
+_PIL = {'nearest': 'NEAREST', 'bilinear': 'BILINEAR', 'bicubic': 'BICUBIC', 'box': 'BOX',
+        'lanczos': 'LANCZOS', 'hamming': 'HAMMING'}  # mmcv's pillow_interp_codes
+
+
+def _number(value) -> str:
+    return repr(float(value)) if isinstance(value, float) else str(int(value))
+
+
+def _pair(value) -> tuple:
+    return tuple(value) if isinstance(value, (list, tuple)) else (value, value)
+
+
+def size_rule(rule: dict) -> str:
+    """mmcv's arithmetic for the resized size, with the config's numbers: ``Resize`` turns a
+    ``scale_factor`` into a size (``_scale_size``: int(x * s + 0.5)); with ``keep_ratio``,
+    ``imrescale`` fits that size's long and short sides (``rescale_size``), else ``imresize``
+    takes it as it is."""
+    if rule.get('scale') is not None:
+        size_w, size_h = (_number(v) for v in _pair(rule['scale']))
+        steps = []
+    else:
+        fx, fy = (_number(v) for v in _pair(rule['scale_factor']))
+        steps = [f'size_w = int(w * {fx} + 0.5)', f'size_h = int(h * {fy} + 0.5)']
+        size_w, size_h = 'size_w', 'size_h'
+    if rule['keep_ratio']:
+        if steps:
+            longer, shorter = f'max({size_w}, {size_h})', f'min({size_w}, {size_h})'
+        else:
+            longer, shorter = max(size_w, size_h, key=float), min(size_w, size_h, key=float)
+        steps += [f'f = min({longer} / max(h, w), {shorter} / min(h, w))',
+                  'new_w = int(w * f + 0.5)', 'new_h = int(h * f + 0.5)']
+    else:
+        steps += [f'new_w = {size_w}', f'new_h = {size_h}']
+    return '; '.join(steps + ['scale_factor = (new_w / w, new_h / h)'])
+
+
+def resample_call(interpolation: str, backend: str = 'cv2') -> str:
+    """The resize call of mmcv's ``imresize`` for ``interpolation`` and ``backend``, on the
+    loaded image (H x W x 3 uint8, as loaded)."""
+    if backend == 'pillow':
+        return (f'PIL.Image.fromarray(image).resize((new_w, new_h), '
+                f'PIL.Image.{_PIL.get(interpolation, interpolation)})')
+    return (f'cv2.resize(image, (new_w, new_h), '
+            f'interpolation=cv2.{_CV2.get(interpolation, interpolation)})')
 
 
 def unsupported_steps(cfg) -> List[str]:

@@ -11,13 +11,15 @@ one unit of that rounding is allowed (a value sitting on a rounding edge).
 import glob
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
 import torch
 from deploy_cases import EXPORT_SHAPE, TOY_DET, TOY_DET_REL, TOY_SEG, TOY_SEG_REL
+from doc_commands import doc_argv, project_folder
 
-from conftest import REPO, load_tool, run_tool
+from conftest import load_tool, run_tool
 
 pytest.importorskip('onnxruntime')
 
@@ -135,16 +137,28 @@ def seg_case(toy_root, tmp_path_factory):
                 options=[f'test_dataloader.dataset.data_root={ade}', RESIZE['mmseg']])
 
 
+# docs/benchmarks.md's line that scores the demo's UperNet graph, run as written in a project
+# folder whose work_dirs/demo_upernet holds this test's graph (its toy set, its test resize)
+SCORE_SEG = ('python tools/test_onnx.py configs/toy/upernet_convnext_toy_ade20k.py '
+             'work_dirs/demo_upernet/upernet_toy.onnx --threads 2 --work-dir '
+             'work_dirs/demo_upernet/onnx')
+
+
 @pytest.mark.slow  # the tool as a command (subprocess) and tools/test.py in-process
-def test_segmentor_miou_equals_tools_test_through_the_tool(seg_case, tmp_path):
+def test_segmentor_miou_equals_tools_test_through_the_tool(seg_case, toy_root, tmp_path):
     options = seg_case['options']
     host = tools_test_metrics(TOY_SEG_REL, seg_case['checkpoint'], tmp_path / 'eager', options)
-    proc = run_tool(REPO / 'tools' / 'test_onnx.py', TOY_SEG_REL, seg_case['graph'],
-                    '--threads', 2, '--work-dir', tmp_path / 'onnx', '--cfg-options', *options)
-    assert f"graph: {seg_case['graph']} (segmentation; onnxruntime" in proc.stdout
+    project = project_folder(tmp_path / 'project', toy_root)
+    (project / 'work_dirs' / 'demo_upernet').mkdir(parents=True)
+    shutil.copy(seg_case['graph'], project / 'work_dirs' / 'demo_upernet' / 'upernet_toy.onnx')
+    python, *command = doc_argv(SCORE_SEG)
+    proc = run_tool(*command, '--cfg-options', RESIZE['mmseg'], cwd=project)
+    assert 'graph: work_dirs/demo_upernet/upernet_toy.onnx (segmentation; onnxruntime' in \
+        proc.stdout, proc.stdout
     assert 'graph precision fp32' in proc.stdout
     assert re.search(r'onnx\(test\) \[\d+/\d+\] +aAcc: [\d.]+ +mIoU: [\d.]+', proc.stdout)
-    record = json.loads(open(glob.glob(f'{tmp_path}/onnx/seg.*.json')[0]).read())
+    record = json.loads(open(glob.glob(
+        f'{project}/work_dirs/demo_upernet/onnx/upernet_toy.*.json')[0]).read())
     assert 0 < host['mIoU'] < 100, host  # random weights: some classes right, not all
     assert_equal_metrics(record['metrics'], host, ('aAcc', 'mIoU', 'mAcc'), MIOU_DECIMALS)
 

@@ -32,7 +32,11 @@ from convnext_backbone.deploy import (  # noqa: E402
     wrap,
 )
 from convnext_backbone.deploy.driver import refuse_slide, task_of  # noqa: E402
-from convnext_backbone.deploy.metadata import class_names, resize_rule  # noqa: E402
+from convnext_backbone.deploy.metadata import (  # noqa: E402
+    RULE_SYNTAX,
+    class_names,
+    resize_rule,
+)
 from convnext_backbone.deploy.preprocess import Preprocess  # noqa: E402
 from convnext_backbone.deploy.verify import images_for, verify  # noqa: E402
 
@@ -166,6 +170,9 @@ def test_static_shape(tmp_path):
     assert np.abs(logits - expected.numpy()).max() < 1e-3
     with pytest.raises(ExportError, match='exported with --static'):
         OnnxModel(out)(images_for(EXPORT_SHAPE))
+    said = OnnxModel(out).metadata['input']  # what it takes, and what to do with other sizes
+    assert said.startswith('images (1, 3, 90, 133) float32') and 'exactly 90x133' in said
+    assert 'do not pad' in said and 'without --static for any H and W' in said
 
 
 @pytest.mark.slow  # torch.export of a whole segmentor: 10-20 s
@@ -195,6 +202,44 @@ def test_torch_export_of_a_detector_is_refused(tmp_path):
         export(TOY_SEG, None, str(tmp_path / 'seg.pt2'), shape=ODD_SHAPE)
 
 
+def test_reference_pair_from_the_val_set(toy_det_onnx, toy_root, tmp_path):
+    """--reference without --verify-image: an image of the config's val set, the graph's input
+    as the host's pipeline makes it, the outputs the graph gives on it, the manifest."""
+    from convnext_backbone.deploy.reference_pair import reference_image, write_reference
+    cfg = load_config(TOY_DET, {'val_dataloader.dataset.data_root': f'{toy_root}/coco/'})
+    image = reference_image(cfg)
+    assert image.startswith(f'{toy_root}/coco/val2017/'), image
+    manifest = write_reference(toy_det_onnx, cfg, image, str(tmp_path / 'ref'))
+    folder = tmp_path / 'ref'
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ['image.jpg', 'images.npy', 'boxes.npy', 'scores.npy', 'labels.npy', 'masks.npy',
+         'metadata.json', 'reference.json'])
+    assert (folder / 'image.jpg').read_bytes() == open(image, 'rb').read()
+    assert {**json.loads((folder / 'reference.json').read_text()), 'replaced': False} == manifest
+    outputs = OnnxModel(toy_det_onnx)(np.load(folder / 'images.npy'))
+    for name, spec in manifest['outputs'].items():
+        assert np.array_equal(np.load(folder / spec['file']), outputs[name]), name
+    assert manifest['outputs']['labels']['tolerance'] == 0
+    assert manifest['outputs']['boxes']['tolerance'] == 0.05
+    assert manifest['input_size'] == {'height': 128, 'width': 128}  # 64x64 -> the toy resize
+    (folder / 'seg_logits.npy').write_text('an array of an earlier pair')
+    earlier = json.loads((folder / 'reference.json').read_text())
+    earlier['outputs']['seg_logits'] = {'file': 'seg_logits.npy'}
+    (folder / 'reference.json').write_text(json.dumps(earlier))
+    again = write_reference(toy_det_onnx, cfg, image, str(folder))  # the earlier pair goes
+    assert again['replaced'] and not (folder / 'seg_logits.npy').exists()
+
+
+def test_reference_needs_an_onnx_graph_and_an_image(tool, tmp_path):
+    with pytest.raises(ExportError, match=r'--reference records an ONNX graph .*FILE\.onnx'):
+        tool.main([TOY_SEG, 'none', '--out', str(tmp_path / 'a.pt2'), '--reference', 'ref'])
+    with pytest.raises(ExportError, match=r"--reference needs an image file: the config's val "
+                                          r'set could not be read; give one with --verify-image'):
+        tool.main([TOY_DET, 'none', '--out', str(tmp_path / 'a.onnx'), '--reference', 'ref',
+                   '--cfg-options', f'val_dataloader.dataset.data_root={tmp_path}/nowhere/'])
+    assert not (tmp_path / 'a.onnx').exists()  # refused before the export
+
+
 def test_graph_contract(toy_det_onnx):
     """Standard operators only, one input of any size, the outputs with their declared shapes,
     the metadata a user needs to prepare the input and read the outputs."""
@@ -211,8 +256,17 @@ def test_graph_contract(toy_det_onnx):
     graph = OnnxModel(toy_det_onnx)
     meta = graph.metadata
     assert meta['task'] == 'detection' and json.loads(meta['classes']) == TOY_CLASSES
-    assert json.loads(meta['resize']) == dict(type='Resize', scale=[128, 213], keep_ratio=True,
-                                              interpolation='bilinear')
+    resize = json.loads(meta['resize'])
+    assert {k: resize.pop(k) for k in ('rule_syntax', 'type')} == dict(
+        type='Resize', rule_syntax=RULE_SYNTAX)  # the rule: tests/deploy/test_metadata.py
+    assert resize == dict(scale=[128, 213], keep_ratio=True, interpolation='bilinear',
+                          backend='cv2', rule='f = min(213 / max(h, w), 128 / min(h, w)); '
+                          'new_w = int(w * f + 0.5); new_h = int(h * f + 0.5); '
+                          'scale_factor = (new_w / w, new_h / h)',
+                          resample='cv2.resize(image, (new_w, new_h), '
+                          'interpolation=cv2.INTER_LINEAR)')
+    assert meta['input'].startswith('images (N, 3, H, W) float32') and \
+        meta['input'].endswith('any H and W') and 'static_shape' not in meta
     assert (meta['score_thr'], meta['nms_iou'], meta['max_per_img'],
             meta['mask_thr_binary']) == ('0.05', '0.5', '20', '0.5')
     assert (meta['pad_size_divisor'], meta['pad_value'], meta['min_input_size'],
@@ -335,9 +389,19 @@ def test_mis_shaped_checkpoint(tool, tmp_path, seg_checkpoint):
 
 
 def test_head_that_cannot_export(tool, tmp_path):
-    with pytest.raises(ExportError, match='cannot export this model.*--backbone-only'):
+    """The refusal names every whole model that exports: the model index's collections whose
+    configs pass the export's one decision (query heads are those that do not)."""
+    from convnext_backbone.deploy.exportable import collections
+    with pytest.raises(ExportError, match='cannot export this model.*--backbone-only') as info:
         tool.main([TOY_DET, 'none', '--out', str(tmp_path / 'a.onnx'), '--cfg-options',
                    'model.roi_head.mask_head=None', 'model.roi_head.mask_roi_extractor=None'])
+    listed = str(info.value).split('configs of the model index: ')[1].split(' (or any')[0]
+    expected = [name for name, configs in collections().items()
+                if not any(family in c for family in QUERY_HEADS for c in configs)]
+    assert listed.split(', ') == expected
+    assert {'Mask R-CNN ConvNeXt', 'Cascade Mask R-CNN ConvNeXt', 'UperNet ConvNeXt',
+            'DeepLabV3+ ConvNeXt'} <= set(expected), expected
+    assert not {'Mask2Former ConvNeXt', 'DINO ConvNeXt'} & set(expected), expected
 
 
 def test_model_that_cannot_be_built(tool, tmp_path):

@@ -3,11 +3,13 @@ with integer kernels, keep the contract and the metadata, stay close to the fp32
 calibrated on the images the config evaluates on; impossible requests are one error line,
 before the export."""
 import re
+import shutil
 from collections import Counter
 
 import numpy as np
 import pytest
 from deploy_cases import EXPORT_SHAPE, TOY_DET, TOY_SEG
+from doc_commands import doc_argv, project_folder
 
 from conftest import load_tool
 
@@ -48,14 +50,32 @@ def kernels(path, tmp_path):
     return Counter(n.op_type for n in nodes), floats
 
 
-def test_static_int8_upernet_runs_integer_kernels(tool, toy_root, tmp_path, capsys):
-    out = tmp_path / 'seg.onnx'
-    tool.main([TOY_SEG, 'none', '--out', str(out), '--shape', *map(str, EXPORT_SHAPE),
-               '--quantize', 'int8', '--calib-images', '2',
-               '--cfg-options', *ade_options(toy_root)])
-    int8_path = tmp_path / 'seg.int8.onnx'
+# docs/deployment.md, "int8 graphs": run as written in the test's folder (CONFIG and CHECKPOINT
+# filled in), shrunk through documented options: --shape, --calib-images, --cfg-options
+STATIC = 'python tools/export.py CONFIG CHECKPOINT --out model.onnx --quantize int8'
+STATIC_OWN_IMAGES = ('python tools/export.py CONFIG CHECKPOINT --out model.onnx --quantize int8 '
+                     '--calib-dir my_images/ --calib-images 32')
+DYNAMIC = 'python tools/export.py CONFIG CHECKPOINT --out model.onnx --quantize int8-dynamic'
+SCORE_INT8 = ('python tools/test_onnx.py configs/toy/maskrcnn_convnext_toy_coco.py '
+              'maskrcnn.int8.onnx --threads 2')
+
+
+def docs_export(tool, argv, *more):
+    """The docs' export command (``argv`` from ``doc_argv``) in-process: its arguments after
+    ``tools/export.py``, a small traced size, ``more``."""
+    python, script, *args = argv
+    assert script == 'tools/export.py'
+    tool.main([*args, '--shape', *map(str, EXPORT_SHAPE), *more])
+
+
+def test_static_int8_upernet_runs_integer_kernels(tool, toy_root, tmp_path, capsys,
+                                                  monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    docs_export(tool, doc_argv(STATIC, CONFIG=TOY_SEG, CHECKPOINT='none'), '--calib-images', '2',
+                '--cfg-options', *ade_options(toy_root))
+    out, int8_path = tmp_path / 'model.onnx', tmp_path / 'model.int8.onnx'
     printed = capsys.readouterr().out
-    assert f'wrote {out}' in printed and f'wrote {int8_path}' in printed, printed
+    assert 'wrote model.onnx' in printed and 'wrote model.int8.onnx' in printed, printed
     report = re.search(r'int8 vs fp32 SQNR: seg_logits ([\d.]+) dB; lowest layers: (\S+) '
                        r'([\d.]+) dB', printed)
     assert report and float(report[1]) > 20 and float(report[3]) > 15, printed
@@ -87,17 +107,16 @@ def test_static_int8_upernet_runs_integer_kernels(tool, toy_root, tmp_path, caps
         assert ratio > 12 and agreement >= 0.9, (shape, ratio, agreement)
 
 
-def test_dynamic_int8_needs_no_calibration(tool, tmp_path, capsys, caplog):
-    out = tmp_path / 'seg.onnx'
-    (tmp_path / 'seg.int8-dynamic.onnx').write_text('an earlier run')
-    tool.main([TOY_SEG, 'none', '--out', str(out), '--shape', *map(str, EXPORT_SHAPE),
-               '--quantize', 'int8-dynamic', '--cfg-options',
-               'val_dataloader.dataset.data_root=/nonexistent'])  # no val set is read
-    dynamic = tmp_path / 'seg.int8-dynamic.onnx'
+def test_dynamic_int8_needs_no_calibration(tool, tmp_path, capsys, caplog, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out, dynamic = tmp_path / 'model.onnx', tmp_path / 'model.int8-dynamic.onnx'
+    dynamic.write_text('an earlier run')
+    docs_export(tool, doc_argv(DYNAMIC, CONFIG=TOY_SEG, CHECKPOINT='none'), '--cfg-options',
+                'val_dataloader.dataset.data_root=/nonexistent')  # no val set is read
     printed = capsys.readouterr().out
-    assert f'wrote {out}\n' in printed, printed  # a new file
+    assert 'wrote model.onnx\n' in printed, printed  # a new file
     assert not [r for r in caplog.records if 'pre-processing' in r.getMessage()]  # no noise
-    assert f'wrote {dynamic} (replacing the file that was there)' in printed, printed
+    assert 'wrote model.int8-dynamic.onnx (replacing the file that was there)' in printed, printed
     ops = Counter(n.op_type for n in onnx.load(str(dynamic)).graph.node)
     fp32_ops = Counter(n.op_type for n in onnx.load(str(out)).graph.node)
     # the weights' MatMuls (the PPM's pooling matrices are computed, so they stay float)
@@ -112,15 +131,19 @@ def test_dynamic_int8_needs_no_calibration(tool, tmp_path, capsys, caplog):
 
 
 @pytest.mark.slow  # a detector export, calibration and two graphs (~40 s)
-def test_static_int8_detector(tool, toy_root, tmp_path, capsys):
-    """The toy Mask R-CNN (random weights, every proposal kept): backbone, neck, RPN and RoI
-    heads in int8, their output layers fp32; the detections keep the contract."""
-    coco = toy_root / 'coco'
-    out = tmp_path / 'det.onnx'
-    tool.main([TOY_DET, 'none', '--out', str(out), '--shape', *map(str, EXPORT_SHAPE),
-               '--quantize', 'int8', '--cfg-options', f'val_dataloader.dataset.data_root={coco}/',
-               'model.test_cfg.rcnn.score_thr=0.0'])
-    int8_path = tmp_path / 'det.int8.onnx'
+def test_static_int8_detector(tool, toy_root, tmp_path, capsys, monkeypatch):
+    """The toy Mask R-CNN (random weights, every proposal kept), calibrated on a folder of the
+    user's images (the docs' --calib-dir command): backbone, neck, RPN and RoI heads in int8,
+    their output layers fp32; the detections keep the contract; the docs' tools/test_onnx.py
+    line scores the int8 graph with the config's own test set and evaluator."""
+    project = project_folder(tmp_path, toy_root)
+    monkeypatch.chdir(project)
+    shutil.copytree(toy_root / 'coco' / 'val2017', project / 'my_images')
+    docs_export(tool, doc_argv(STATIC_OWN_IMAGES, CONFIG=TOY_DET, CHECKPOINT='none'),
+                '--cfg-options',
+                'model.test_cfg.rcnn.score_thr=0.0')
+    out, int8_path = tmp_path / 'model.onnx', tmp_path / 'model.int8.onnx'
+    assert '2 images (my_images/)' in OnnxModel(str(int8_path)).metadata['quantization']
     ops, floats = kernels(int8_path, tmp_path)
     fp32_ops = Counter(n.op_type for n in onnx.load(str(out)).graph.node)
     # every Conv but the 5 levels' RPN cls/reg and the mask logits; the 2 shared FCs
@@ -145,6 +168,11 @@ def test_static_int8_detector(tool, toy_root, tmp_path, capsys):
     assert len(b['boxes']) == len(a['boxes']) == int(fp32.metadata['max_per_img'])
     assert (b['boxes'] >= 0).all() and (b['boxes'][:, 2] <= 227).all() and \
         (b['boxes'][:, 3] <= 150).all()
+    shutil.copy(int8_path, project / 'maskrcnn.int8.onnx')
+    capsys.readouterr()
+    python, script, *args = doc_argv(SCORE_INT8)  # in-process: its arguments, on the toy set
+    load_tool('test_onnx').main([*args, '--cfg-options', 'model.test_cfg.rcnn.score_thr=0.0'])
+    assert re.search(r'coco/bbox_mAP: -?\d', capsys.readouterr().out)
 
 
 def test_detector_that_detects_nothing_cannot_be_calibrated(tmp_path):

@@ -4,9 +4,10 @@ phone photo and a 2048x1024 Cityscapes-like frame, written to disk.
 
 * how the hosts decode them (mmcv's ``LoadImageFromFile`` through the config's own pipeline) is
   what docs/deployment.md says, and what PIL does differently;
-* ``tools/export.py --verify-image`` (the command, toy detector and toy segmentor) finds the
-  graph equal to ``inference_detector`` / ``inference_model`` on each, and prints the loading
-  rule as a note;
+* ``tools/export.py --verify-image`` (the docs' command, toy detector and toy segmentor) finds
+  the graph equal to ``inference_detector`` / ``inference_model`` on each, and prints the
+  loading rule as a note; its ``--reference`` pair (made on the EXIF-rotated photo) is
+  reproduced by a port written from the graph's metadata alone (numpy, OpenCV, onnxruntime);
 * the docs' plain-onnxruntime example, which loads the file itself, gives
   ``inference_detector``'s detections on each.
 """
@@ -14,12 +15,14 @@ import functools
 import json
 import re
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
 from deploy_cases import TOY_DET, TOY_SEG, assert_equals_host
+from doc_commands import doc_argv, project_folder
 
-from conftest import REPO, run_tool
+from conftest import REPO
 
 pytest.importorskip('onnxruntime')
 cv2 = pytest.importorskip('cv2')
@@ -120,17 +123,28 @@ def test_host_decoding_is_what_the_docs_say(user_files):
                           _host_load(TOY_DET, files['exif6.jpg']))
 
 
+# The docs' command (docs/deployment.md), run as written in a folder of its own per toy model:
+# CONFIG and CHECKPOINT filled in, the EXIF phone JPEG as my_photo.jpg (the reference pair is made
+# on it), the other user files added to --verify-image, and a small traced size (--shape).
+EXPORT = ('python tools/export.py CONFIG CHECKPOINT --out model.onnx --verify-image my_photo.jpg '
+          '--reference model_reference/')
+
+
 @pytest.fixture(scope='module')
 def exports(user_files, tmp_path_factory):
-    """``tools/export.py CONFIG none --verify-image FILES...`` as a command, once per toy
-    model: {'det' | 'seg': (stdout, onnx path)}."""
+    """The docs' ``tools/export.py ... --verify-image ... --reference`` as a command, once per
+    toy model: {'det' | 'seg': (process, onnx path)}."""
     folder, runs = tmp_path_factory.mktemp('user_exports'), {}
     for kind, config in (('det', TOY_DET), ('seg', TOY_SEG)):
-        out = folder / f'{kind}.onnx'
-        files = [path for name, path in user_files['files'].items() if name not in SKIP[kind]]
-        proc = run_tool(REPO / 'tools' / 'export.py', config, 'none', '--out', out, '--shape',
-                        64, 64, '--verify-image', *files, check=False)
-        runs[kind] = (proc, out)
+        cwd = project_folder(folder / kind)
+        shutil.copy(user_files['files']['exif6.jpg'], cwd / 'my_photo.jpg')
+        files = [str(path) for name, path in user_files['files'].items() if name not in SKIP[kind]]
+        argv = doc_argv(EXPORT, CONFIG=config, CHECKPOINT='none')
+        at = argv.index('my_photo.jpg') + 1
+        argv[at:at] = files
+        proc = subprocess.run([*argv, '--shape', '64', '64'], cwd=cwd, capture_output=True,
+                              text=True, timeout=600)
+        runs[kind] = (proc, cwd / 'model.onnx')
     return runs
 
 
@@ -195,3 +209,51 @@ def test_docs_example_on_user_files(exports, user_files, tmp_path, monkeypatch):
         assert host.masks.shape[1:] == (scope['h0'], scope['w0']), name
     assert_equals_host(dict(task='detection', ok=all(r['ok'] for r in reports.values()),
                             images=reports))
+
+
+@pytest.mark.parametrize('kind', ['det', 'seg'])
+def test_a_port_from_the_metadata_alone_reproduces_the_reference(exports, kind):
+    """What a deployer without our Python does: read the metadata JSON, decode the reference
+    image as ``load`` says, size it by ``resize``'s rule and resize it with its ``resample``
+    call, feed the graph, and compare with the reference pair within the manifest's
+    tolerances. The pair's image is a phone JPEG with an EXIF orientation; PIL's loading
+    (sideways) does not reproduce it."""
+    import onnxruntime as ort
+    proc, graph = exports[kind]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    folder = graph.parent / 'model_reference'
+    assert 'wrote the reference pair into model_reference/: my_photo.jpg as image.jpg' in \
+        proc.stdout, proc.stdout
+    meta = json.loads((folder / 'metadata.json').read_text())
+    manifest = json.loads((folder / 'reference.json').read_text())
+    # the port: nothing of this project, only the metadata
+    load, resize = json.loads(meta['load']), json.loads(meta['resize'])
+    flags = {'color': cv2.IMREAD_COLOR, 'grayscale': cv2.IMREAD_GRAYSCALE,
+             'unchanged': cv2.IMREAD_UNCHANGED}
+    image = cv2.imdecode(np.fromfile(str(folder / manifest['image']), np.uint8),
+                         flags[load['color_type']])
+    size = {'h': image.shape[0], 'w': image.shape[1]}
+    exec(resize['rule'], {}, size)
+    resized = eval(resize['resample'], {'cv2': cv2}, {'image': image, **size})
+    images = np.ascontiguousarray(resized.transpose(2, 0, 1)[None], np.float32)
+    session = ort.InferenceSession(str(graph), providers=['CPUExecutionProvider'])
+    outputs = dict(zip([o.name for o in session.get_outputs()],
+                       session.run(None, {'images': images})))
+    # checked against the pair
+    assert manifest['original_size'] == {'height': SMALL[1], 'width': SMALL[0]}  # upright
+    assert images.shape == tuple(manifest['input']['shape']) == (
+        1, 3, manifest['input_size']['height'], manifest['input_size']['width'])
+    assert np.abs(images - np.load(folder / 'images.npy')).max() == 0  # OpenCV's own resize
+    assert list(outputs) == list(manifest['outputs']) and outputs, manifest
+    for name, spec in manifest['outputs'].items():
+        expected = np.load(folder / spec['file'])
+        assert outputs[name].shape == tuple(spec['shape']) == expected.shape, name
+        assert str(outputs[name].dtype) == spec['dtype'], name
+        assert np.abs(outputs[name].astype(np.float64) - expected).max() <= spec['tolerance']
+    if kind == 'det':
+        assert len(outputs['scores']) > 0 and manifest['scale_factor'] == [
+            pytest.approx(v) for v in size['scale_factor']]
+    from PIL import Image  # the usual mistake: PIL leaves the photo sideways
+    sideways = np.asarray(Image.open(folder / manifest['image']))
+    assert sideways.shape[:2] != (manifest['original_size']['height'],
+                                  manifest['original_size']['width'])

@@ -5,6 +5,7 @@ import copy
 
 import pytest
 import torch
+from doc_commands import doc_argv
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
@@ -18,7 +19,7 @@ from convnext_backbone.engine import (
 from convnext_backbone.models import ConvNeXt
 
 from checkpoint_layouts import randomise_
-from conftest import REPO, run_tool
+from conftest import run_tool
 
 needs_bf16 = pytest.mark.skipif(not cpu_supports_bf16(), reason='CPU without bf16 support')
 TINY = dict(depths=[1, 1, 2, 1], channels=[8, 16, 24, 32], grn=True)
@@ -157,16 +158,20 @@ def test_amp_config_without_gpu(dtype, supported, wrapper, notice, monkeypatch, 
     assert notice in out.out + out.err
 
 
+TRAIN_BF16 = 'python tools/train.py configs/toy/upernet_convnext_toy_ade20k.py --amp-dtype bfloat16'
+
+
 @needs_bf16
 @pytest.mark.slow
 def test_train_tool_amp_dtype_bfloat16_trains_the_toy_in_bf16(toy_root, tmp_path):
-    """``tools/train.py --amp-dtype bfloat16`` on the toy UperNet: the notice, the wrapper in
-    the run's saved config, finite losses, a checkpoint."""
+    """``tools/train.py --amp-dtype bfloat16`` on the toy UperNet, the docs' command with a work
+    dir and a two-iteration run on the toy set: the notice, the wrapper in the run's saved
+    config, finite losses, a checkpoint."""
     ade = toy_root / 'ade' / 'ADEChallengeData2016'
     options = [f'{loader}.dataset.data_root={ade}' for loader in
                ('train_dataloader', 'val_dataloader', 'test_dataloader')]
-    proc = run_tool(REPO / 'tools' / 'train.py', 'configs/toy/upernet_convnext_toy_ade20k.py',
-                    '--work-dir', tmp_path, '--amp-dtype', 'bfloat16', '--cfg-options',
+    python, *command = doc_argv(TRAIN_BF16)  # docs/mixed_precision.md, as written
+    proc = run_tool(*command, '--work-dir', tmp_path, '--cfg-options',
                     *options, 'train_dataloader.batch_size=2', 'train_cfg.max_iters=2',
                     'train_cfg.val_interval=2', 'default_hooks.logger.interval=1',
                     'default_hooks.checkpoint.interval=2')

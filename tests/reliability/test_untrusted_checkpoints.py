@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 import torch
+from doc_commands import doc_argv, doc_env, project_folder
 from mmengine.runner import CheckpointLoader
 
 from convnext_backbone import checkpoint as ckpt
@@ -100,22 +101,46 @@ def test_tools_refuse_and_never_run_the_payload(trained, toy_root, tmp_path, too
     assert not (tmp_path / 'marker').exists()
 
 
-def test_trusted_full_training_checkpoint_still_resumes(trained, toy_root, tmp_path):
+# docs/reliability.md: the two ways to vouch for a checkpoint folder
+TRUSTED_RESUME = ('python tools/train.py CONFIG --resume old_run/epoch_12.pth '
+                  '--trust-checkpoint old_run/')
+TRUSTED_TEST = ('CONVNEXT_TRUSTED_CHECKPOINTS=old_run/ python tools/test.py CONFIG '
+                'old_run/epoch_12.pth')
+
+
+def test_trusted_full_training_checkpoint_still_resumes(trained, toy_root, tmp_path,
+                                                         nobody_trusted, monkeypatch):
     """A checkpoint that needs full unpickling (here an argparse.Namespace in its meta, as some
-    training scripts store) is refused until the user vouches for it, then resumes."""
+    training scripts store) is refused until the user vouches for it; then the docs' two
+    commands, as written in a project folder, resume from it (--trust-checkpoint) and test it
+    (CONVNEXT_TRUSTED_CHECKPOINTS; tools/test.py in-process, the command's arguments and
+    environment)."""
     checkpoint = torch.load(trained, weights_only=False)
     checkpoint['meta']['args'] = argparse.Namespace(lr=1e-3)
-    path = tmp_path / 'full.pth'
+    project = project_folder(tmp_path / 'project', toy_root)
+    (project / 'old_run').mkdir()
+    path = project / 'old_run' / 'epoch_12.pth'
     torch.save(checkpoint, path)
-    work_dir = tmp_path / 'w'
     options = seg_options(toy_root, 3)
-    refused = train(work_dir, options, '--resume', path, check=False)
+    refused = train(tmp_path / 'w', options, '--resume', path, check=False)
     assert refused.returncode != 0 and 'argparse.Namespace' in refused.stderr
     assert '--trust-checkpoint' in refused.stderr and 'Traceback' not in refused.stderr
 
-    proc = train(work_dir, options, '--resume', path, '--trust-checkpoint', path)
+    python, *command = doc_argv(TRUSTED_RESUME, CONFIG=TOY_SEG)
+    proc = run_tool(*command, '--cfg-options', *options, cwd=project)
     assert 'resumed epoch: 0, iter: 2' in proc.stdout + proc.stderr
+    work_dir = project / 'work_dirs' / 'upernet_convnext_toy_ade20k'  # the default work dir
     assert torch.load(work_dir / 'iter_3.pth', weights_only=False)['meta']['iter'] == 3
+
+    monkeypatch.chdir(project)
+    for name, value in doc_env(TRUSTED_TEST).items():
+        monkeypatch.setenv(name, value)
+    python, tool, *args = doc_argv(TRUSTED_TEST, CONFIG=TOY_SEG)
+    assert tool == 'tools/test.py'
+    load_tool('test').main(args)
+    metrics = [p for p in work_dir.glob('*/*.json') if p.name != 'config.json']
+    assert len(metrics) == 1 and 'mIoU' in metrics[0].read_text()  # the test run's metrics
+    torch.set_flush_denormal(False)  # the tool's setting, not this process's
 
 
 def test_a_trusted_folder_covers_its_files(trained, tmp_path, nobody_trusted):

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+from doc_commands import doc_argv, project_folder
 from shared_runs import copy_run
 
 from conftest import REPO, TOY_DET, TOY_SEG, run_tool, toy_det_options, toy_seg_options
@@ -17,11 +18,16 @@ def train(config, work_dir, *options, extra=()):
                     '--cfg-options', *options)
 
 
+# docs/reliability.md: interrupted training goes on with the same command and --resume
+RESUME = 'python tools/train.py CONFIG --work-dir work_dirs/run --resume'
+
+
 @pytest.fixture(scope='module')
 def det_run(toy_root, trained_det_run, tmp_path_factory):
-    """The shared toy Mask R-CNN run (tools/train.py, one epoch, validated: conftest), copied
-    here because the resume below writes into it."""
-    work_dir = copy_run(trained_det_run, tmp_path_factory.mktemp('toy_det'))
+    """The shared toy detector run (tools/train.py, one epoch, validated: conftest), copied into
+    work_dirs/run of a project folder: the resume below writes into it."""
+    work_dir = project_folder(tmp_path_factory.mktemp('toy_det'), toy_root) / 'work_dirs' / 'run'
+    copy_run(trained_det_run, work_dir)
     return work_dir, toy_det_options(toy_root / 'coco')
 
 
@@ -33,9 +39,11 @@ def test_toy_detection_trains_and_validates_with_coco_metrics(det_run):
 
 
 def test_toy_detection_resumes(det_run):
+    """The docs' resume command as written, in the project folder, with a longer schedule."""
     work_dir, options = det_run
-    proc = train(TOY_DET, work_dir, *options, 'train_cfg.max_epochs=2', 'train_cfg.val_interval=2',
-                 extra=['--resume'])
+    python, *command = doc_argv(RESUME, CONFIG=TOY_DET)
+    proc = run_tool(*command, '--cfg-options', *options, 'train_cfg.max_epochs=2',
+                    'train_cfg.val_interval=2', cwd=work_dir.parent.parent)
     assert 'resumed epoch: 1' in proc.stdout + proc.stderr
     assert (work_dir / 'epoch_2.pth').is_file()
 
@@ -44,11 +52,14 @@ def test_toy_detection_test_tool_reports_ap_dumps_and_draws(det_run, tmp_path):
     work_dir, options = det_run
     checkpoint = (work_dir / 'last_checkpoint').read_text().strip()  # the toy keeps only one
     proc = run_tool(REPO / 'tools' / 'test.py', TOY_DET, checkpoint, '--work-dir',
-                    tmp_path, '--out', tmp_path / 'results.pkl', '--show-dir', tmp_path / 'vis',
+                    tmp_path, '--out', tmp_path / 'results.pkl', '--show-dir', 'vis',
                     '--cfg-options', *options)
     assert re.search(r'coco/bbox_mAP: -?\d', proc.stdout + proc.stderr)
     assert (tmp_path / 'results.pkl').stat().st_size > 0
-    assert len(list((tmp_path / 'vis').glob('*.jpg'))) == 2  # both toy val images drawn
+    # a relative --show-dir under the run's timestamped log folder, as with mmdet's own tool
+    drawn = list(tmp_path.glob('*/vis/*.jpg'))
+    assert len(drawn) == 2 and drawn[0].parent.parent.name[:8].isdigit()  # both val images
+    assert any(drawn[0].parent.parent.glob('*.log'))  # the run's own log folder
 
 
 def test_toy_segmentation_trains_resumes_and_reports_miou(toy_root, trained_seg_run,

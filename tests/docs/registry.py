@@ -1,0 +1,361 @@
+"""Every command README.md and docs/*.md give (tests/docs/doc_commands.py) -> how the suite
+runs it, or why it does not: the table tests/docs/test_doc_commands.py checks both ways.
+
+- :class:`Run`: a test runs the command as written, taking its line from the docs with
+  ``doc_command`` / ``doc_argv`` (placeholders filled in, the test's folders, tiny sizes only
+  through options the docs show);
+- :class:`Listed`: not run, with the reason (it needs a GPU, internet, COCO or ADE20K, it is
+  the suite itself, or it is a measurement run of minutes) and, for a measurement run, what runs
+  the same command or the same options at a tiny size (``tiny``: test ids, ``how``: which).
+"""
+import shlex
+from typing import NamedTuple, Tuple
+
+DOCS = 'tests/docs/test_doc_commands.py'
+BENCH = 'tests/tools/test_benchmark_tools.py'
+TINY_BENCH = f'{DOCS}::test_benchmark_commands_at_a_tiny_size'
+WHEEL = 'tests/packaging/test_wheel_install.py'
+DEMO = 'tests/packaging/test_make_demo.py'
+
+
+class Run(NamedTuple):
+    """Run as written by ``test`` ('path::function': a test, or the fixture or helper its tests
+    use); ``note``: anything the reader should know."""
+    test: str
+    note: str = ''
+
+
+class Listed(NamedTuple):
+    """Not run by the suite: ``reason``; ``tiny``: tests that run the same command (``how`` =
+    'same command') or its options ('same options') at a tiny size."""
+    reason: str
+    tiny: Tuple[str, ...] = ()
+    how: str = ''
+
+
+SUITE = ('the test suite (or part of it) that this check belongs to: running it from the suite '
+         'would recurse')
+COCO_8_GPUS = 'needs COCO / ADE20K (docs/datasets.md) and 8 GPUs: the paper-size recipe'
+# Seconds of one timed step at the documented sizes, from docs/benchmarks.md's tables (AMD EPYC
+# and Intel Xeon, 2 threads): (mode, batch x size) -> (infer, train) for one implementation.
+STEP_SECONDS = {('backbone', 8, 224): (0.6, 1.8), ('backbone', 2, 512): (0.6, 1.9),
+                ('maskrcnn', 2, 320): (3.1, 6.5), ('maskrcnn', 2, 512): (6.0, 12.0),
+                ('upernet', 2, 512): (9.3, 20.0), ('with_cp', 2, 512): (0.0, 2.2)}
+DEFAULTS = {'backbone': (8, 224), 'maskrcnn': (2, 320), 'upernet': (2, 512), 'with_cp': (2, 512)}
+
+
+def _options(text):
+    argv = shlex.split(text, comments=True)
+    values, index = {}, 2
+    while index < len(argv):
+        key = argv[index]
+        if index + 1 < len(argv) and not argv[index + 1].startswith('--'):
+            values[key], index = argv[index + 1], index + 2
+        else:
+            values[key], index = True, index + 1
+    return values
+
+
+def benchmark_minutes(text):
+    """About how long a tools/benchmark_backbone.py command measures: timed steps x the step
+    times of docs/benchmarks.md, plus its probe processes (an estimate, for the table)."""
+    o = _options(text)
+    mode = o.get('--mode', 'backbone')
+    batch, size = int(o.get('--batch', DEFAULTS[mode][0])), int(o.get('--size', DEFAULTS[mode][1]))
+    infer, train = STEP_SECONDS.get((mode, batch, size), STEP_SECONDS[(mode, *DEFAULTS[mode])])
+    modes = o.get('--modes', 'train' if mode == 'with_cp' else 'infer,train').split(',')
+    impls = len(o.get('--impls', 'ours,timm,timm_cl,mmpretrain,mmpretrain_cl').split(',')) \
+        if mode == 'backbone' else 2
+    impls += 8 if '--ablation' in o else 0
+    steps = int(o.get('--warmup', 2)) + int(o.get('--reps', 9)) + (2 if '--profile' in o else 0)
+    seconds = steps * impls * sum(t for m, t in (('infer', infer), ('train', train))
+                                  if m in modes)
+    seconds *= 1.8 if o.get('--threads') == '1' else 1
+    seconds += 60 * impls * len(modes) if '--compile' in o else 0
+    seconds += 0 if '--no-memory' in o or '--compile' in o else 15 * impls
+    return max(1, round(seconds / 60))
+
+
+def bench(text):
+    """A tools/benchmark_backbone.py command of docs/benchmarks.md: a measurement run, and the
+    tiny runs of its options (every option of every such command runs at a tiny size
+    somewhere, and every such command parses with the tool's own parser: test_doc_commands)."""
+    o = _options(text)
+    mode = o.get('--mode', 'backbone')
+    tiny = set()
+    if mode in ('maskrcnn', 'upernet'):
+        tiny.add(f'{BENCH}::test_host_model_mode_same_loss_as_host_config')
+    elif mode == 'with_cp':
+        tiny.add(f'{BENCH}::test_with_cp_mode')
+    else:
+        tiny.add(f'{BENCH}::test_backbone_mode_peers_and_ablations_equal_ours')
+    if o.get('--isa') == 'avx2':
+        tiny.add(f'{BENCH}::test_isa_option_runs_under_the_isa_and_reports_it')
+    if o.get('--isa') == 'avx512' or '--clock' in o or '--retain-heap' in o or \
+            '--profile' in o or o.get('--modes') == 'infer':
+        tiny.add(TINY_BENCH)
+    if '--no-memory' not in o and mode != 'with_cp':
+        tiny.add(f'{BENCH}::test_with_cp_mode')  # the peak-memory probe processes
+    reason = f'measurement run: about {benchmark_minutes(text)} minutes'
+    if '--compile' in o:
+        reason += (' (torch.compile of three models, minutes of compilation at any size: no '
+                   'tiny run; its options parse)')
+        return Listed(reason, (), 'parsed only')
+    return Listed(reason, tuple(sorted(tiny)), 'same options')
+
+
+def listed_bench(text, tiny, how='same command'):
+    return Listed(bench(text).reason, tiny, how)
+
+
+DEPLOY = 'tests/deploy'
+REGISTRY = {
+    # README.md
+    'make demo': Run(f'{DEMO}::test_make_demo_again_trains_afresh_and_evaluates'),
+    'make test': Listed(SUITE + '; its steps: make lint (run here), make dist, the suite'),
+    'pip wheel --no-deps --no-build-isolation -w dist .': Run(
+        f'{WHEEL}::clone_with_wheel', 'unless CONVNEXT_WHEEL names the wheel `make dist` built '
+        '(make test)'),
+    'pip install -c requirements/constraints.txt '
+    '"dist/convnext_backbone-0.1.0-py3-none-any.whl[mmdet,mmseg,mim]"': Run(
+        f'{WHEEL}::Installed', 'offline: openmim from a wheel of the installed one'),
+    'mim train convnext_backbone my_config.py --work-dir work_dirs/mine': Run(
+        f'{WHEEL}::test_a_user_config_outside_the_clone_trains_and_tests_with_mim'),
+    'mim test convnext_backbone my_config.py --checkpoint '
+    '"$(cat work_dirs/mine/last_checkpoint)"': Run(
+        f'{WHEEL}::test_a_user_config_outside_the_clone_trains_and_tests_with_mim'),
+    'mim search convnext_backbone': Run(f'{WHEEL}::test_mim_search_lists_the_shipped_configs'),
+    'make demo-seg': Run(f'{DEMO}::test_make_demo_seg_trains_and_evaluates'),
+    'pip install --no-build-isolation mmcv==2.1.0': Listed(
+        "needs internet (mmcv's sdist from PyPI) and compiles for about 16 minutes: "
+        'tools/setup_env.sh runs it once per machine'),
+    'make dist': Listed(
+        '`make test` runs it before the suite, which installs the wheel it built '
+        '(CONVNEXT_WHEEL: tests/packaging/test_wheel_install.py); from inside the suite it '
+        'would delete the dist/ that test installs from'),
+    'pip install git+https://github.com/cocodataset/panopticapi.git': Listed('needs internet'),
+    'python tools/model_index.py': Run(f'{DOCS}::test_cheap_commands_run_as_written'),
+    'make gpu-check': Listed(
+        'needs a GPU (about 8 minutes on one H100); without one it prints one line: '
+        'tests/tools/test_gpu_check.py::test_without_cuda_one_line_and_exit_0'),
+    # docs/benchmarks.md: the backbone benchmark (measurement runs; tiny: see bench())
+    **{text: bench(text) for text in (
+        '.venv/bin/python tools/benchmark_backbone.py',
+        '.venv/bin/python tools/benchmark_backbone.py --batch 2 --size 512',
+        '.venv/bin/python tools/benchmark_backbone.py --isa avx2',
+        '.venv/bin/python tools/benchmark_backbone.py --profile',
+        '.venv/bin/python tools/benchmark_backbone.py --modes infer --per-stage',
+        '.venv/bin/python tools/benchmark_backbone.py --retain-heap',
+        '.venv/bin/python tools/benchmark_backbone.py --impls ours --ablation',
+        '.venv/bin/python tools/benchmark_backbone.py --compile --impls ours,timm_cl,mmpretrain_cl',
+        '.venv/bin/python tools/benchmark_backbone.py --mode maskrcnn --batch 2 --size 512',
+        '.venv/bin/python tools/benchmark_backbone.py --mode upernet --modes infer',
+        '.venv/bin/python tools/benchmark_backbone.py --mode with_cp --batch 2 --size 512',
+        'python tools/benchmark_backbone.py --impls ours,timm,timm_cl,mmpretrain,mmpretrain_cl '
+        '--reps 21 --no-memory',
+        'python tools/benchmark_backbone.py --impls ours,timm,timm_cl,mmpretrain,mmpretrain_cl '
+        '--reps 21 --no-memory --retain-heap',
+        'python tools/benchmark_backbone.py --impls ours,timm,timm_cl,mmpretrain_cl --modes infer '
+        '--reps 21 --no-memory --retain-heap --per-stage',
+        'python tools/benchmark_backbone.py --impls ours,timm,timm_cl,mmpretrain,mmpretrain_cl '
+        '--batch 2 --size 512 --reps 15 --no-memory --per-stage',
+        'python tools/benchmark_backbone.py --impls ours,timm,timm_cl,mmpretrain,mmpretrain_cl '
+        '--batch 2 --size 512 --reps 15 --no-memory --retain-heap --per-stage',
+        'python tools/benchmark_backbone.py --mode maskrcnn --reps 7 --warmup 1 --no-memory',
+        'python tools/benchmark_backbone.py --mode upernet --modes infer --reps 7 --warmup 1 '
+        '--no-memory',
+        'python tools/benchmark_backbone.py --impls ours,timm,timm_cl,mmpretrain --reps 21 '
+        '--no-memory',
+        'python tools/benchmark_backbone.py --reps 11 --no-memory',
+        'python tools/benchmark_backbone.py --reps 9 --no-memory --batch 2 --size 512',
+        'python tools/benchmark_backbone.py --mode maskrcnn --reps 4 --warmup 1 --no-memory',
+        'python tools/benchmark_backbone.py --mode upernet --modes infer --reps 4 --warmup 1 '
+        '--no-memory',
+        'python tools/benchmark_backbone.py --isa avx2 --impls ours,timm,timm_cl,mmpretrain_cl '
+        '--reps 5 --warmup 1 --no-memory',
+        'python tools/benchmark_backbone.py --isa avx2 --impls ours,timm,timm_cl,mmpretrain_cl '
+        '--reps 5 --warmup 1 --no-memory --batch 2 --size 512',
+        'python tools/benchmark_backbone.py --isa avx512 --impls ours,timm,timm_cl,mmpretrain_cl '
+        '--reps 5 --warmup 1 --no-memory',
+        'python tools/benchmark_backbone.py --isa avx512 --impls ours,timm,timm_cl,mmpretrain_cl '
+        '--reps 5 --warmup 1 --no-memory --batch 2 --size 512',
+        'python tools/benchmark_backbone.py --isa avx2 --threads 1 --clock process --no-memory '
+        '--reps 3 --warmup 1 --batch 2 --size 512',
+        'python tools/benchmark_backbone.py --isa avx512 --threads 1 --clock process --no-memory '
+        '--reps 3 --warmup 1 --batch 2 --size 512',
+        'python tools/benchmark_backbone.py --isa avx2 --threads 1 --clock process --no-memory '
+        '--mode upernet --modes infer --reps 3 --warmup 1',
+        'python tools/benchmark_backbone.py --isa avx512 --threads 1 --clock process --no-memory '
+        '--mode upernet --modes infer --reps 3 --warmup 1',
+        'python tools/benchmark_backbone.py --isa avx2 --threads 1 --clock process --no-memory '
+        '--mode maskrcnn --reps 3 --warmup 1',
+        'python tools/benchmark_backbone.py --isa avx512 --threads 1 --clock process --no-memory '
+        '--mode maskrcnn --reps 3 --warmup 1',
+        'python tools/benchmark_backbone.py --reps 9',
+        'python tools/benchmark_backbone.py --batch 2 --size 512 --reps 9',
+        'python tools/benchmark_backbone.py --mode maskrcnn --batch 2 --size 512 --reps 9',
+        'python tools/benchmark_backbone.py --isa avx2 --impls ours,timm_cl,mmpretrain_cl '
+        '--ablation --reps 5 --warmup 1 --no-memory',
+        'python tools/benchmark_backbone.py --impls ours --ablation --reps 5 --no-memory',
+        'python tools/benchmark_backbone.py --impls ours --ablation --reps 5 --no-memory '
+        '--batch 2 --size 512',
+        'python tools/benchmark_backbone.py --compile --impls ours,timm_cl,mmpretrain_cl --reps 5',
+        'python tools/benchmark_backbone.py --mode with_cp --batch 2 --size 512 --reps 5',
+    )},
+    # run at a tiny size as they are written (sizes through --arch/--batch/--size/--reps/
+    # --warmup/--threads/--impls appended; the ISA ones where the CPU lets the tool check them)
+    '.venv/bin/python tools/benchmark_backbone.py --threads 1 --clock process': listed_bench(
+        '.venv/bin/python tools/benchmark_backbone.py --threads 1 --clock process',
+        (TINY_BENCH,)),
+    'python tools/benchmark_backbone.py --impls ours,timm_cl --modes infer --reps 7 --no-memory '
+    '--retain-heap --profile': listed_bench(
+        'python tools/benchmark_backbone.py --impls ours,timm_cl --modes infer --reps 7 '
+        '--no-memory --retain-heap --profile', (TINY_BENCH,)),
+    'python tools/benchmark_backbone.py --isa avx512 --threads 1 --clock process --no-memory '
+    '--reps 3 --warmup 1': listed_bench(
+        'python tools/benchmark_backbone.py --isa avx512 --threads 1 --clock process '
+        '--no-memory --reps 3 --warmup 1', (TINY_BENCH,)),
+    'python tools/benchmark_backbone.py --isa avx2 --threads 1 --clock process --no-memory '
+    '--reps 3 --warmup 1': listed_bench(
+        'python tools/benchmark_backbone.py --isa avx2 --threads 1 --clock process --no-memory '
+        '--reps 3 --warmup 1', (TINY_BENCH,)),
+    'python tools/benchmark_backbone.py --arch v2-atto --batch 1 --size 64 --warmup 1 --reps 2 '
+    '--ablation --impls ours,timm,mmpretrain_cl --no-memory --per-stage': Run(
+        f'{BENCH}::test_backbone_mode_peers_and_ablations_equal_ours'),
+    # docs/benchmarks.md: int8 on the trained demos
+    'python tools/export.py configs/toy/upernet_convnext_toy_ade20k.py '
+    '"$(cat work_dirs/demo_upernet/last_checkpoint)" --out work_dirs/demo_upernet/upernet_toy.onnx '
+    '--quantize int8': Listed(
+        'measurement run: about 5 minutes after `make demo-seg` (the trained demo, 40 val '
+        'images)', (f'{DEPLOY}/test_quantize.py::test_static_int8_upernet_runs_integer_kernels',),
+        'same options'),
+    'python tools/test_onnx.py configs/toy/upernet_convnext_toy_ade20k.py '
+    'work_dirs/demo_upernet/upernet_toy.onnx --threads 2 --work-dir work_dirs/demo_upernet/onnx':
+        Run(f'{DEPLOY}/test_evaluate_onnx.py::'
+            'test_segmentor_miou_equals_tools_test_through_the_tool',
+            "on the test's graph at that path, the toy set"),
+    'python tools/test_onnx.py configs/toy/upernet_convnext_toy_ade20k.py '
+    'work_dirs/demo_upernet/upernet_toy.int8.onnx --threads 2 --work-dir '
+    'work_dirs/demo_upernet/onnx': Listed(
+        'measurement run: about 2 minutes after `make demo-seg` and the int8 export',
+        (f'{DEPLOY}/test_evaluate_onnx.py::test_segmentor_miou_equals_tools_test_through_the_tool',
+         f'{DEPLOY}/test_quantize.py::test_static_int8_detector'), 'same options'),
+    'python tools/export.py configs/toy/maskrcnn_convnext_toy_coco.py '
+    '"$(cat work_dirs/demo_maskrcnn/last_checkpoint)" --out '
+    'work_dirs/demo_maskrcnn/maskrcnn_toy.onnx --quantize int8': Listed(
+        'measurement run: about 5 minutes after `make demo`',
+        (f'{DEPLOY}/test_quantize.py::test_static_int8_upernet_runs_integer_kernels',),
+        'same options'),
+    'python tools/export.py configs/toy/maskrcnn_convnext_toy_coco.py '
+    '"$(cat work_dirs/demo_maskrcnn/last_checkpoint)" --out '
+    'work_dirs/demo_maskrcnn/train/maskrcnn_toy.onnx --quantize int8 --calib-dir '
+    'data/toy/coco/train2017': Listed(
+        'measurement run: about 5 minutes after `make demo`',
+        (f'{DEPLOY}/test_quantize.py::test_static_int8_detector',), 'same options'),
+    'python tools/test_onnx.py configs/toy/maskrcnn_convnext_toy_coco.py '
+    'work_dirs/demo_maskrcnn/maskrcnn_toy.onnx --threads 2 --work-dir '
+    'work_dirs/demo_maskrcnn/onnx': Listed(
+        'measurement run: about 3 minutes after `make demo` and the export',
+        (f'{DEPLOY}/test_quantize.py::test_static_int8_detector',), 'same options'),
+    'python tools/test_onnx.py configs/toy/maskrcnn_convnext_toy_coco.py '
+    'work_dirs/demo_maskrcnn/maskrcnn_toy.int8.onnx --threads 2 --work-dir '
+    'work_dirs/demo_maskrcnn/onnx': Listed(
+        'measurement run: about 3 minutes after `make demo` and the int8 export',
+        (f'{DEPLOY}/test_quantize.py::test_static_int8_detector',), 'same options'),
+    # docs/benchmarks.md and docs/deployment.md: ONNX Runtime against eager
+    'python tools/benchmark_onnx.py --repeat 5 --threads 2': Listed(
+        'measurement run: about 8 minutes (all four cases at full size)',
+        ('tests/tools/test_benchmark_onnx.py::test_toy_detector_row',), 'same options'),
+    'python tools/benchmark_onnx.py --cases upernet maskrcnn --repeat 3 --threads 2 --quantize '
+    'int8 int8-dynamic': Listed(
+        'measurement run: about 10 minutes (two full-size models, three graphs each)',
+        ('tests/tools/test_benchmark_onnx.py::test_toy_detector_row',), 'same options'),
+    'python tools/benchmark_onnx.py --cases backbone upernet': Listed(
+        'measurement run: about 4 minutes (two full-size cases)',
+        ('tests/tools/test_benchmark_onnx.py::test_toy_detector_row',), 'same options'),
+    'make -o setup demo TOY_OPTIONS="--only coco"': Listed(
+        'measurement run: about 3 minutes (the demo figures: 300 iterations)',
+        (f'{DEMO}::test_make_demo_again_trains_afresh_and_evaluates',), 'same command'),
+    'CONVNEXT_WHEEL=dist/convnext_backbone-0.1.0-py3-none-any.whl python -m pytest tests -n 2 -q '
+    '--durations=80': Listed(SUITE),
+    # docs/datasets.md
+    'tools/dist_train.sh configs/maskrcnn_convnext_t_coco.py 8': Listed(COCO_8_GPUS),
+    'tools/dist_test.sh configs/maskrcnn_convnext_t_coco.py '
+    'work_dirs/maskrcnn_convnext_t_coco/epoch_36.pth 8': Listed(COCO_8_GPUS),
+    'tools/dist_train.sh configs/upernet/upernet_convnext_t_160k_ade20k.py 8': Listed(COCO_8_GPUS),
+    'tools/dist_test.sh configs/upernet/upernet_convnext_t_160k_ade20k.py '
+    'work_dirs/upernet_convnext_t_160k_ade20k/iter_160000.pth 8 --tta': Listed(COCO_8_GPUS),
+    # docs/deployment.md
+    "pip install -e '.[deploy]'": Listed(
+        "needs internet (pip's build isolation fetches setuptools) and reinstalls the package "
+        'of the environment running the suite; tools/setup_env.sh installs the same extra'),
+    'python tools/export.py configs/maskrcnn_convnext_t_coco.py work_dirs/maskrcnn/epoch_36.pth '
+    '--out maskrcnn.onnx --verify': Listed(
+        'needs work_dirs/maskrcnn/epoch_36.pth, the flagship trained on COCO',
+        (f'{DEPLOY}/test_host_equality.py::test_flagship_mask_rcnn',
+         f'{DEPLOY}/test_host_equality.py::test_trained_toy_models'), 'same options'),
+    'python tools/export.py configs/upernet/upernet_convnext_t_160k_ade20k.py upernet.pth --out '
+    'upernet.onnx --cfg-options model.test_cfg.mode=whole': Listed(
+        'needs upernet.pth, the UperNet trained on ADE20K',
+        (f'{DEPLOY}/test_export.py::test_upernet_random_weights',
+         f'{DEPLOY}/test_export.py::test_slide_config_is_refused'), 'same options'),
+    'python tools/export.py configs/maskrcnn_convnext_t_coco.py model.pth --out backbone.onnx '
+    '--backbone-only': Listed(
+        'needs model.pth, the flagship trained on COCO',
+        (f'{DEPLOY}/test_export.py::test_backbone_alone',), 'same options'),
+    'python tools/export.py CONFIG CHECKPOINT --out model.onnx --verify-image my_photo.jpg '
+    '--reference model_reference/': Run(f'{DEPLOY}/test_user_images.py::exports'),
+    'python tools/test_onnx.py configs/toy/maskrcnn_convnext_toy_coco.py maskrcnn.int8.onnx '
+    '--threads 2': Run(f'{DEPLOY}/test_quantize.py::test_static_int8_detector',
+                       'in-process, on the toy set'),
+    'python tools/export.py CONFIG CHECKPOINT --out model.onnx --quantize int8': Run(
+        f'{DEPLOY}/test_quantize.py::test_static_int8_upernet_runs_integer_kernels'),
+    'python tools/export.py CONFIG CHECKPOINT --out model.onnx --quantize int8 --calib-dir '
+    'my_images/ --calib-images 32': Run(f'{DEPLOY}/test_quantize.py::test_static_int8_detector'),
+    'python tools/export.py CONFIG CHECKPOINT --out model.onnx --quantize int8-dynamic': Run(
+        f'{DEPLOY}/test_quantize.py::test_dynamic_int8_needs_no_calibration'),
+    # docs/development.md
+    'make lint': Run(f'{DOCS}::test_cheap_commands_run_as_written'),
+    'make test-fast': Listed(SUITE),
+    'TEST_WORKERS=0 make test': Listed(SUITE),
+    'python tools/model_index.py --add': Run(f'{DOCS}::test_cheap_commands_run_as_written'),
+    # docs/mixed_precision.md
+    'python tools/train.py configs/toy/upernet_convnext_toy_ade20k.py --amp-dtype bfloat16': Run(
+        'tests/engine/test_cpu_autocast.py::'
+        'test_train_tool_amp_dtype_bfloat16_trains_the_toy_in_bf16', 'on CPUs with bf16'),
+    'MMCV_WITH_OPS=1 FORCE_CUDA=1 pip install --no-build-isolation mmcv==2.1.0': Listed(
+        "needs a GPU's CUDA toolkit and internet (mmcv's sdist)"),
+    'python tools/gpu_check.py --device cpu --dry-run': Listed(
+        "runs the GPU check's eight commands at tiny sizes on the CPU (the CUDA tests, six "
+        'benchmarks, an ONNX check), each a process: about 4 minutes',
+        ('tests/tools/test_gpu_check.py::test_dry_run_plan_is_cpu_and_tiny',
+         f'{BENCH}::test_host_model_mode_same_loss_as_host_config'), 'same options'),
+    # docs/model_zoo.md
+    'python tools/get_flops.py configs/maskrcnn_convnext_t_coco.py --shape 800 1280 --mode '
+    'legacy': Listed(
+        'measurement run: about 2 minutes (estimated: the flagship traced at 800x1280)',
+        ('tests/configs/test_config_flops.py::'
+         'test_cli_prints_params_and_flops_of_a_two_stage_detector',), 'same options'),
+    'python tools/get_flops.py configs/upernet/upernet_convnext_t_160k_ade20k.py --shape 512 '
+    '2048': Listed(
+        'measurement run: about 2 minutes (estimated: UperNet T traced at 512x2048)',
+        ('tests/configs/test_config_flops.py::'
+         'test_segmentor_counts_backbone_and_decode_head_but_not_the_auxiliary_head',),
+        'same options'),
+    'python tools/get_flops.py CONFIG --shape 512 2048': Listed(
+        'measurement run: about 2 minutes per config',
+        ('tests/configs/test_config_flops.py::'
+         'test_segmentor_counts_backbone_and_decode_head_but_not_the_auxiliary_head',),
+        'same options'),
+    # docs/promises.md
+    'python -m pytest tests/reliability': Listed(SUITE),
+    # docs/reliability.md
+    'python tools/train.py CONFIG --resume old_run/epoch_12.pth --trust-checkpoint old_run/': Run(
+        'tests/reliability/test_untrusted_checkpoints.py::'
+        'test_trusted_full_training_checkpoint_still_resumes'),
+    'CONVNEXT_TRUSTED_CHECKPOINTS=old_run/ python tools/test.py CONFIG old_run/epoch_12.pth': Run(
+        'tests/reliability/test_untrusted_checkpoints.py::'
+        'test_trusted_full_training_checkpoint_still_resumes', 'in-process'),
+    'python tools/train.py CONFIG --work-dir work_dirs/run --resume': Run(
+        'tests/tools/test_train_test_tools.py::test_toy_detection_resumes'),
+}
