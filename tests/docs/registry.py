@@ -125,6 +125,15 @@ REGISTRY = {
     '"$(cat work_dirs/mine/last_checkpoint)"': Run(
         f'{WHEEL}::test_a_user_config_outside_the_clone_trains_and_tests_with_mim'),
     'mim search convnext_backbone': Run(f'{WHEEL}::test_mim_search_lists_the_shipped_configs'),
+    # docs/evaluation.md
+    'python tools/test.py CONFIG CHECKPOINT': Run(
+        'tests/tools/test_train_test_tools.py::'
+        'test_toy_detection_test_tool_reports_ap_dumps_and_draws'),
+    'python tools/test.py CONFIG CHECKPOINT --tta': Run(
+        'tests/tools/test_train_test_tools.py::test_toy_segmentation_multi_scale_flip_test'),
+    "python - data/toy work_dirs/demo_maskrcnn/epoch_12.pth <<'EOF'": Listed(
+        'measurement run: about 5 minutes after `make demo` (the trained demo evaluated four '
+        'ways)', (f'{DEMO}::test_make_demo_again_trains_afresh_and_evaluates',), 'same options'),
     'make demo-seg': Run(f'{DEMO}::test_make_demo_seg_trains_and_evaluates'),
     'pip install --no-build-isolation mmcv==2.1.0': Listed(
         "needs internet (mmcv's sdist from PyPI) and compiles for about 16 minutes: "

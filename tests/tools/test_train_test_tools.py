@@ -20,6 +20,9 @@ def train(config, work_dir, *options, extra=()):
 
 # docs/reliability.md: interrupted training goes on with the same command and --resume
 RESUME = 'python tools/train.py CONFIG --work-dir work_dirs/run --resume'
+# docs/evaluation.md: single-scale and multi-scale + flip evaluation
+EVALUATE = 'python tools/test.py CONFIG CHECKPOINT'
+EVALUATE_TTA = 'python tools/test.py CONFIG CHECKPOINT --tta'
 
 
 @pytest.fixture(scope='module')
@@ -51,9 +54,9 @@ def test_toy_detection_resumes(det_run):
 def test_toy_detection_test_tool_reports_ap_dumps_and_draws(det_run, tmp_path):
     work_dir, options = det_run
     checkpoint = (work_dir / 'last_checkpoint').read_text().strip()  # the toy keeps only one
-    proc = run_tool(REPO / 'tools' / 'test.py', TOY_DET, checkpoint, '--work-dir',
-                    tmp_path, '--out', tmp_path / 'results.pkl', '--show-dir', 'vis',
-                    '--cfg-options', *options)
+    python, *command = doc_argv(EVALUATE, CONFIG=TOY_DET, CHECKPOINT=checkpoint)
+    proc = run_tool(*command, '--work-dir', tmp_path, '--out', tmp_path / 'results.pkl',
+                    '--show-dir', 'vis', '--cfg-options', *options)
     assert re.search(r'coco/bbox_mAP: -?\d', proc.stdout + proc.stderr)
     assert (tmp_path / 'results.pkl').stat().st_size > 0
     # a relative --show-dir under the run's timestamped log folder, as with mmdet's own tool
@@ -77,6 +80,20 @@ def test_toy_segmentation_trains_resumes_and_reports_miou(toy_root, trained_seg_
     proc = run_tool(REPO / 'tools' / 'test.py', TOY_SEG, tmp_path / 'iter_3.pth', '--work-dir',
                     tmp_path / 'test', '--cfg-options', *options)
     assert re.search(r'mIoU: \d', proc.stdout + proc.stderr)
+
+
+def test_toy_segmentation_multi_scale_flip_test(toy_root, trained_seg_run, tmp_path):
+    """--tta: the config's multi-scale + flip test (whole images, as the paper's) on a trained
+    checkpoint, which loads into the test-time wrapper."""
+    python, *command = doc_argv(EVALUATE_TTA, CONFIG=TOY_SEG,
+                                CHECKPOINT=trained_seg_run / 'iter_2.pth')
+    proc = run_tool(*command, '--work-dir', tmp_path, '--cfg-options',
+                    *toy_seg_options(toy_root / 'ade' / 'ADEChallengeData2016'))
+    out = proc.stdout + proc.stderr
+    assert re.search(r'mIoU: \d', out)
+    # the run's config (in its log): the test-time wrapper and the multi-scale + flip pipeline
+    log = next(tmp_path.glob('*/*.log')).read_text()
+    assert "type='convnext_backbone.TTAWithTestCfg'" in log and "type='TestTimeAug'" in log
 
 
 def test_flagship_config_trains_two_iterations_with_only_data_and_scale_overrides(toy_root,
