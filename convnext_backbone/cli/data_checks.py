@@ -27,8 +27,8 @@ What is checked, per dataset of a loader (wrappers such as RepeatDataset looked 
   images with ``convnext_backbone.CheckedLoadImageFromFile``).
 * A validation or test pipeline cannot skip undecodable images (``on_error='skip'``): its
   metric would silently change.
-* The model's heads: every ``num_classes`` in ``model`` must be at least the dataset's number
-  of classes (``metainfo.classes``, else the dataset class's own).
+* The model's heads: each must predict exactly the dataset's classes (``metainfo.classes``,
+  else the dataset class's own; ``head_classes``).
 """
 import difflib
 import json
@@ -44,6 +44,7 @@ from ..data.coco_audit import audit_coco
 from ..data.errors import DataError
 from ..data.image_files import missing_and_empty, sample_positions, undecodable
 from .checks import loader_datasets
+from .head_classes import check_head_classes, dataset_classes
 
 #: At most this many images of a dataset are decoded at startup, spread evenly over it (all of
 #: a smaller set); every image is looked for.
@@ -174,30 +175,10 @@ def _check_classes(ann_path: str, classes: Optional[Sequence[str]], names: List[
         f'are: {_shown(names, 12)}. Spell the classes as the categories are named.')
 
 
-def _num_classes_entries(node, where: str = 'model') -> Iterator[Tuple[str, int]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == 'num_classes' and isinstance(value, int) and not isinstance(value, bool):
-                yield f'{where}.num_classes', value
-            else:
-                yield from _num_classes_entries(value, f'{where}.{key}')
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            yield from _num_classes_entries(value, f'{where}.{i}')
-
-
-def check_num_classes(cfg: Config, classes: Sequence[str], loader: str) -> None:
-    """Every head's ``num_classes`` must cover the dataset's classes."""
-    model = cfg.get('model')
-    model = model.to_dict() if hasattr(model, 'to_dict') else model
-    for where, value in _num_classes_entries(model or {}):
-        if value < len(classes):
-            raise DataError(
-                f'{where} = {value}, but the {loader} dataset has {len(classes)} classes '
-                f'({_shown(classes, 5)}): the head cannot predict the last '
-                f'{len(classes) - value}. Set every head\'s num_classes to {len(classes)} '
-                f'(e.g. --cfg-options {where}={len(classes)}), or give the dataset '
-                'metainfo=dict(classes=(...)) with the classes you train.')
+def check_num_classes(cfg: Config, classes: Sequence[str], loader: str,
+                      dataset: Optional[dict] = None) -> None:
+    """Every head predicts exactly the dataset's classes (``head_classes``)."""
+    check_head_classes(cfg, loader, dataset_classes(cfg, dataset or {}, classes))
 
 
 def _pipeline_steps(dataset: dict) -> Iterator[dict]:
@@ -244,7 +225,7 @@ def check_data(cfg: Config, loaders: Sequence[str]) -> None:
                                 'entries. Point ann_file at the annotations of your images.')
             _check_classes(ann_path, classes, names, dataset)
             if classes:
-                check_num_classes(cfg, classes, loader)
+                check_num_classes(cfg, classes, loader, dataset)
             audit = audit_coco(data, ann_path, classes, with_mask=_loads_masks(dataset),
                                training=not dataset.get('test_mode', False),
                                filter_cfg=dataset.get('filter_cfg'))
@@ -257,4 +238,4 @@ def check_data(cfg: Config, loaders: Sequence[str]) -> None:
             paths = _seg_images(dataset, root)
             check_images(paths, osp.join(root, dataset['data_prefix']['img_path']))
         if classes:
-            check_num_classes(cfg, classes, loader)
+            check_num_classes(cfg, classes, loader, dataset)

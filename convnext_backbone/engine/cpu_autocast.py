@@ -22,6 +22,7 @@ import torch
 from mmengine.optim import OptimWrapper
 from torch import nn
 
+from ..config_schema import Schema, Value
 from ..registry import OPTIM_WRAPPERS
 
 #: Autocast dtypes this wrapper runs on the CPU (fp16 would need loss scaling and has no fast
@@ -50,6 +51,14 @@ class CPUAutocastOptimWrapper(OptimWrapper):
         dtype: the autocast dtype; only ``'bfloat16'`` (or ``torch.bfloat16``).
         **kwargs: ``OptimWrapper``'s (``optimizer``, ``accumulative_counts``, ``clip_grad``).
     """
+
+    @staticmethod
+    def config_schema() -> Schema:
+        """The config values this wrapper reads (checked by the tools before anything is
+        built); the optimizer's own are the constructor's."""
+        return {'dtype': Value("'bfloat16'", lambda value: str(value).replace('torch.', '')
+                               in CPU_AUTOCAST_DTYPES, 'bfloat16',
+                               'fp16 on the CPU needs loss scaling and has no fast kernels')}
 
     def __init__(self, dtype: Union[str, torch.dtype] = 'bfloat16', **kwargs) -> None:
         name = str(dtype).replace('torch.', '')
