@@ -2,8 +2,11 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out PATH] [--show-dir DIR] [--tta]
         [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi] [--trust-checkpoint PATH]
+        [--overwrite-results]
 
---out: detection results as a .pkl file (mmdet) / predicted label maps into a folder (mmseg).
+--out: detection results as a .pkl file (mmdet) / predicted label maps into a folder (mmseg);
+results of an earlier test there are refused unless --overwrite-results, and the new ones
+arrive whole or not at all (cli.results).
 --show-dir: draw predictions on the test images into DIR. --tta: the config's test-time
 augmentation (multi-scale + flip) instead of single-scale testing. The run holds its work dir
 (as tools/train.py). Any failure ends with one `error: ...` line that names the problem (and
@@ -20,6 +23,7 @@ from convnext_backbone.cli import (
     config,
     data_checks,
     distributed,
+    results,
     run_tool,
     work_dir,
 )
@@ -32,7 +36,8 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     arguments.add_run(parser, 'where logs and metrics go')
     parser.add_argument('--out', help='dump predictions (.pkl for detection, a folder for '
-                        'segmentation)')
+                        'segmentation); never replaces earlier results silently')
+    parser.add_argument(results.FLAG, action='store_true', help=results.FLAG_HELP)
     parser.add_argument('--show-dir', help='draw predictions into this folder')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation')
     return parser.parse_args(argv)
@@ -59,18 +64,6 @@ def use_tta(cfg) -> None:
     cfg.model = dict(**cfg.tta_model, module=cfg.model)
 
 
-def dump_predictions(cfg, out: str) -> None:
-    if cfg.default_scope == 'mmdet':
-        if not out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out for detection must be a .pkl file (the detections are '
-                             f'pickled), got {out}: use e.g. --out results.pkl')
-        evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) \
-            else [cfg.test_evaluator]
-        cfg.test_evaluator = [*evaluators, dict(type='DumpDetResults', out_file_path=out)]
-    else:
-        cfg.test_evaluator.update(output_dir=out, keep_results=True)
-
-
 def main(argv=None):
     args = parse_args(argv)
     distributed.check_launcher(args.launcher, 'test')
@@ -87,7 +80,8 @@ def main(argv=None):
     if args.tta:
         use_tta(cfg)
     if args.out:
-        dump_predictions(cfg, args.out)
+        results.check_target(cfg, args.out, args.overwrite_results)
+        results.configure(cfg, args.out)
     checks.check_type_names(cfg)
     first = args.launcher == 'none' or distributed.rank() == 0
     with work_dir.claim_work_dir(cfg.work_dir, 'test', lock=first):
@@ -95,7 +89,8 @@ def main(argv=None):
         data_checks.check_data(cfg, ['test_dataloader'])
         if args.launcher != 'none':
             distributed.cpu_distributed()
-        ToolRunner.from_cfg(cfg).test()
+        with results.written_atomically(cfg, args.out, main=first):
+            ToolRunner.from_cfg(cfg).test()
     distributed.end_distributed_worker()
 
 

@@ -23,6 +23,7 @@ from convnext_backbone.cli import (
     arguments,
     checks,
     config,
+    config_values,
     data_checks,
     distributed,
     run_tool,
@@ -72,6 +73,7 @@ def main(argv=None):
     config.set_checkpoint_hook_options(cfg, partial_load=args.partial_load,
                                        overwrite=args.overwrite_checkpoints)
     checks.check_type_names(cfg)
+    config_values.check_config_values(cfg)
     first = args.launcher == 'none' or distributed.rank() == 0
     with work_dir.claim_work_dir(cfg.work_dir, 'train', lock=first):
         checks.check_fresh_run(cfg)
