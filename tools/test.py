@@ -21,8 +21,10 @@ from convnext_backbone.cli import (
     arguments,
     checks,
     config,
+    config_values,
     data_checks,
     distributed,
+    late_failures,
     results,
     run_tool,
     work_dir,
@@ -83,10 +85,12 @@ def main(argv=None):
         results.check_target(cfg, args.out, args.overwrite_results)
         results.configure(cfg, args.out)
     checks.check_type_names(cfg)
+    config_values.check_config_values(cfg)
     first = args.launcher == 'none' or distributed.rank() == 0
     with work_dir.claim_work_dir(cfg.work_dir, 'test', lock=first):
         checks.check_datasets(cfg, ['test_dataloader'])
         data_checks.check_data(cfg, ['test_dataloader'])
+        late_failures.check_late_failures(cfg, training=False)
         if args.launcher != 'none':
             distributed.cpu_distributed()
         with results.written_atomically(cfg, args.out, main=first):

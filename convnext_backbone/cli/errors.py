@@ -34,6 +34,7 @@ from .checks import DatasetNotFoundError, UnknownTypeError, WorkDirError
 from .config import HookOptionError
 from .data_checks import DataError
 from .distributed import LauncherError
+from .late_failures import LateFailureError
 from .results import ResultsExistError
 
 #: Errors our tools print as a single ``error: ...`` line of their own text: each message names
@@ -44,7 +45,7 @@ USER_ERRORS = (FileNotFoundError, UnknownTypeError, CheckpointError, NonFiniteLo
                DatasetNotFoundError, WorkDirError, WorkDirInUseError, DataError,
                ConvNeXtConfigError, ConvNeXtInputError, HookOptionError, LayerDecayConfigError,
                ModelFitError, LauncherError, CPUAutocastError, ConfigValueError,
-               ResultsExistError)
+               ResultsExistError, LateFailureError)
 
 #: How long the text of an unexpected exception may get before only its first line is kept.
 MESSAGE_LIMIT = 400
