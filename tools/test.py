@@ -58,10 +58,18 @@ def draw_predictions(cfg, show_dir: str) -> None:
         cfg.visualizer.save_dir = show_dir
 
 
+TTA_HELP = (
+    'Our segmentation configs (UperNet, DeepLabV3+, Mask2Former ADE20K) have one, from mmseg\'s '
+    'ADE20K base (scales 0.5-1.75 and flips); our detection configs have none: the ConvNeXt '
+    'paper reports single-scale detection, and mmdet\'s DetTTAModel merges boxes only (instance '
+    'masks, i.e. Mask R-CNN, Cascade Mask R-CNN and Mask2Former, it refuses). For a detector of '
+    "boxes only (DINO), add mmdet's: _base_ = [..., 'mmdet::retinanet/retinanet_tta.py'] "
+    '(tta_model and tta_pipeline).')
+
+
 def use_tta(cfg) -> None:
     if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
-        raise ValueError(f'--tta: the config has no tta_model/tta_pipeline; our configs define '
-                         f'them (see configs/_base_). Config: {cfg.filename}')
+        raise ValueError(f'--tta: {cfg.filename} has no tta_model/tta_pipeline. {TTA_HELP}')
     cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
     cfg.model = dict(**cfg.tta_model, module=cfg.model)
 
