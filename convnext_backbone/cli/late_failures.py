@@ -50,14 +50,31 @@ def _plain(node):
     return node.to_dict() if hasattr(node, 'to_dict') else node
 
 
+def _section(cfg, key: str) -> dict:
+    """A config section as a dict ({} when absent or of another shape: the host's to report)."""
+    node = _plain(cfg.get(key))
+    return node if isinstance(node, dict) else {}
+
+
 def _metrics(cfg, key: str) -> List[Tuple[str, dict]]:
     """``(config path, metric dict)`` of an evaluator (a dict or a list of them)."""
     evaluator = _plain(cfg.get(key))
-    if isinstance(evaluator, dict) and 'metrics' in evaluator:  # Evaluator(metrics=[...])
-        return [(f'{key}.metrics.{i}', m) for i, m in enumerate(evaluator['metrics'])]
+    if isinstance(evaluator, dict) and isinstance(evaluator.get('metrics'), list):
+        return [(f'{key}.metrics.{i}', m) for i, m in enumerate(evaluator['metrics'])
+                if isinstance(m, dict)]  # Evaluator(metrics=[...])
     if isinstance(evaluator, dict):
         return [(key, evaluator)]
-    return [(f'{key}.{i}', m) for i, m in enumerate(evaluator or ()) if isinstance(m, dict)]
+    if isinstance(evaluator, (list, tuple)):
+        return [(f'{key}.{i}', m) for i, m in enumerate(evaluator) if isinstance(m, dict)]
+    return []
+
+
+def _strings(value, default) -> List[str]:
+    """A metric's list-or-string setting as a list of strings (others: the host's to report)."""
+    value = default if value is None else value
+    if isinstance(value, str):
+        return [value]
+    return [v for v in value if isinstance(v, str)] if isinstance(value, (list, tuple)) else []
 
 
 def _kind(metric: dict) -> str:
@@ -65,7 +82,7 @@ def _kind(metric: dict) -> str:
 
 
 def _dataset(cfg, loader: str) -> Optional[dict]:
-    dataset = (_plain(cfg.get(loader)) or {}).get('dataset')
+    dataset = _section(cfg, loader).get('dataset')
     while isinstance(dataset, dict) and isinstance(dataset.get('dataset'), dict):
         dataset = dataset['dataset']  # RepeatDataset & co.: the images are the inner set's
     return dataset if isinstance(dataset, dict) else None
@@ -128,8 +145,10 @@ def _differ(theirs: dict, ours: dict) -> Optional[str]:
 def _ann_file_problems(cfg, loader: str, key: str) -> Iterator[str]:
     dataset = _dataset(cfg, loader)
     own = None
-    if dataset and _local(dataset.get('ann_file')) and dataset.get('ann_file'):
-        own = osp.join(dataset.get('data_root') or '', dataset['ann_file'])
+    root = dataset.get('data_root') if dataset else None
+    if dataset and _local(dataset.get('ann_file')) and dataset.get('ann_file') and \
+            isinstance(root or '', str):
+        own = osp.join(root or '', dataset['ann_file'])
     for where, metric in _metrics(cfg, key):
         ann_file = metric.get('ann_file')
         if not _local(ann_file) or metric.get('backend_args'):
@@ -175,8 +194,7 @@ def _metric_problems(cfg, key: str) -> Iterator[str]:
     for where, metric in _metrics(cfg, key):
         kind = _kind(metric)
         if kind == 'CocoMetric':
-            wanted = metric.get('metric', 'bbox')
-            wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+            wanted = _strings(metric.get('metric'), 'bbox')
             if 'segm' in wanted and cfg.get('default_scope') == 'mmdet' and \
                     not _masks_predicted(cfg.get('model')):
                 keep = [m for m in wanted if m != 'segm'] or ['bbox']
@@ -188,8 +206,7 @@ def _metric_problems(cfg, key: str) -> Iterator[str]:
                 yield (f'{where}.format_only = True needs outfile_prefix (where the result '
                        f'files go). Fix: --cfg-options {where}.outfile_prefix=work_dirs/results')
         elif kind == 'IoUMetric':
-            wanted = metric.get('iou_metrics', ['mIoU'])
-            wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+            wanted = _strings(metric.get('iou_metrics'), ['mIoU'])
             unknown = [m for m in wanted if m not in _IOU_METRICS]
             if unknown:
                 known = [m for m in wanted if m in _IOU_METRICS] or ['mIoU']
@@ -206,20 +223,19 @@ def metric_names(metric: dict) -> Optional[List[str]]:
     included); None for a metric type not known here."""
     kind = _kind(metric)
     if kind == 'CocoMetric':
-        wanted = metric.get('metric', 'bbox')
         names = []
-        for each in [wanted] if isinstance(wanted, str) else wanted:
+        for each in _strings(metric.get('metric'), 'bbox'):
             if each in ('proposal', 'proposal_fast'):
                 nums = metric.get('proposal_nums', (100, 300, 1000))
-                names += (list(metric.get('metric_items') or _PROPOSAL_ITEMS)
+                names += (_strings(metric.get('metric_items'), _PROPOSAL_ITEMS)
                           if each == 'proposal' else [f'AR@{n}' for n in nums])
             else:
-                names += [f'{each}_{item}' for item in metric.get('metric_items') or _COCO_ITEMS]
+                names += [f'{each}_{item}'
+                          for item in _strings(metric.get('metric_items'), _COCO_ITEMS)]
         prefix = metric.get('prefix') or 'coco'
     elif kind == 'IoUMetric':
-        wanted = metric.get('iou_metrics', ['mIoU'])
         names = list(dict.fromkeys(['aAcc'] + [
-            n for m in ([wanted] if isinstance(wanted, str) else wanted)
+            n for m in _strings(metric.get('iou_metrics'), ['mIoU'])
             for n in _IOU_METRICS.get(m, ())]))
         prefix = metric.get('prefix')
     elif kind == 'CocoPanopticMetric':
@@ -230,7 +246,7 @@ def metric_names(metric: dict) -> Optional[List[str]]:
 
 
 def _save_best_problems(cfg) -> Iterator[str]:
-    hook = _plain((cfg.get('default_hooks') or {}).get('checkpoint'))
+    hook = _section(cfg, 'default_hooks').get('checkpoint')
     best = hook.get('save_best') if isinstance(hook, dict) else None
     if not best or best == 'auto' or not cfg.get('val_evaluator'):
         return
@@ -239,7 +255,7 @@ def _save_best_problems(cfg) -> Iterator[str]:
         return  # a metric whose names we do not know: the host decides
     names = [n for each in produced for n in each]
     classwise = any(m.get('classwise') for _, m in _metrics(cfg, 'val_evaluator'))
-    for key in [best] if isinstance(best, str) else best:
+    for key in _strings(best, []):
         if key not in names and not (classwise and key.endswith('_precision')):
             yield (f'default_hooks.checkpoint.save_best = {key!r}: the val_evaluator reports '
                    f'no such metric ({", ".join(names[:8])}{", ..." if len(names) > 8 else ""}); '
@@ -251,7 +267,7 @@ def _save_best_problems(cfg) -> Iterator[str]:
 
 def _loop_length(cfg) -> Tuple[Optional[str], Optional[int]]:
     """``('iter'|'epoch', length)`` of the training loop (None where unknown)."""
-    train = _plain(cfg.get('train_cfg')) or {}
+    train = _section(cfg, 'train_cfg')
     kind = str(train.get('type', ''))
     if 'max_iters' in train or kind.endswith('IterBasedTrainLoop'):
         return 'iter', train.get('max_iters')
@@ -261,7 +277,7 @@ def _loop_length(cfg) -> Tuple[Optional[str], Optional[int]]:
 
 
 def _checkpoint_problems(cfg) -> Iterator[str]:
-    hook = _plain((cfg.get('default_hooks') or {}).get('checkpoint'))
+    hook = _section(cfg, 'default_hooks').get('checkpoint')
     if not isinstance(hook, dict):
         return
     where = 'default_hooks.checkpoint'

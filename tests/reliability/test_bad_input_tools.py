@@ -32,7 +32,9 @@ def test_error_from_inside_the_runner_is_one_line(option, message, tmp_path, toy
     proc = run_tool(REPO / 'tools' / 'train.py', TOY_DET, '--work-dir', tmp_path,
                     '--cfg-options', option,
                     f'train_dataloader.dataset.data_root={toy_root}/coco/',
-                    f'val_dataloader.dataset.data_root={toy_root}/coco/', check=False)
+                    f'val_dataloader.dataset.data_root={toy_root}/coco/',
+                    f'val_evaluator.ann_file={toy_root}/coco/annotations/instances_val2017.json',
+                    check=False)
     assert proc.returncode == 1, proc.stderr[-3000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith('error: ') and message in last
