@@ -23,8 +23,9 @@ scope), by their constructors' arguments, through ``**kwargs`` to the base class
 Mask2Former head) or ``num_things_classes + num_stuff_classes`` (mmdet's MaskFormer/Mask2Former
 heads and their panoptic fusion heads; against the dataset's ``thing_classes`` /
 ``stuff_classes``, or its classes and no stuff for an instance dataset). A value the config does
-not give is the constructor's default (mmdet's bbox heads: 80). ``rpn_head`` is left out: a
-two-stage detector sets its ``num_classes`` to 1 itself (foreground). A list
+not give is the constructor's default (mmdet's bbox heads: 80). Left out: ``rpn_head`` (a
+two-stage detector sets its ``num_classes`` to 1 itself: foreground) and heads that count a
+label set of their own (:data:`OWN_LABEL_SETS`: HTC's semantic head). A list
 ``class_weight`` of a head's losses counts the classes too, plus one for the background /
 no-object class of a softmax ``loss_cls`` (mmdet's heads; mmseg's ``loss_decode`` has none).
 
@@ -41,6 +42,10 @@ from ..data.errors import DataError
 
 _NOT_GIVEN = inspect.Parameter.empty
 _THINGS, _STUFF = 'num_things_classes', 'num_stuff_classes'
+#: Host heads whose ``num_classes`` counts a label set of their own, not the dataset's: mmdet's
+#: FusedSemanticHead (HTC; SCNet's derives from it) segments COCO-stuff's 183 classes of its own
+#: label maps (``seg_map``).
+OWN_LABEL_SETS = ('FusedSemanticHead',)
 
 
 @dataclass(frozen=True)
@@ -152,7 +157,8 @@ def _heads(node, path: str, cfg) -> Iterator[Tuple[str, Mapping, Mapping]]:
     class, ``rpn_head`` left out (see the module docstring)."""
     if isinstance(node, Mapping):
         cls = _host_class(cfg, 'MODELS', node.get('type'))
-        if cls is not None and not path.endswith('.rpn_head'):
+        own = cls is not None and any(k.__name__ in OWN_LABEL_SETS for k in cls.__mro__)
+        if cls is not None and not own and not path.endswith('.rpn_head'):
             yield path, node, constructor_arguments(cls)
         elif cls is None and ('num_classes' in node or _THINGS in node):
             yield path, node, {k: _NOT_GIVEN for k in node}  # unknown class: what it says

@@ -85,6 +85,16 @@ def test_mismatch_is_one_line_and_its_advice_passes(kind):
     check(follow(cfg, message), loader)
 
 
+def test_heads_counting_their_own_labels_are_left_alone(host_config):
+    """mmdet's HTC: its semantic head segments COCO-stuff's 183 classes (its own label maps),
+    its bbox and mask heads COCO's 80: the shipped config passes, a bbox head at 81 does not."""
+    cfg = host_config('mmdet::htc/htc_r50_fpn_1x_coco.py')
+    check(cfg, 'train_dataloader')
+    cfg.merge_from_dict({'model.roi_head.bbox_head.0.num_classes': 81})
+    with pytest.raises(DataError, match='bbox_head.0.num_classes = 81'):
+        check(cfg, 'train_dataloader')
+
+
 # The hosts as the oracle ------------------------------------------------------------------------
 
 CLASSIFIERS = ('fc_cls', 'cls_branches', 'cls_embed', 'conv_seg')  # mmdet's / mmseg's names
