@@ -1,12 +1,13 @@
 """Shared fixtures: generated toy datasets (no download) and a quiet, deterministic torch."""
 import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import tool_process
 import torch
+from shared_runs import build_once
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,10 +31,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_tool(*args, check=True, cwd=REPO, env=None, timeout=600):
-    """Run ``python tools/...`` of this repo and return the CompletedProcess."""
-    proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=env, timeout=timeout,
-                          capture_output=True, text=True)
+def run_tool(*args, check=True, cwd=REPO, env=None, timeout=600, fresh=False):
+    """Run ``python tools/...`` of this repo and return the CompletedProcess: a process of its
+    own, forked from an interpreter that has imported the stack already (tool_process), or a
+    fresh interpreter (``fresh=True``, and where the start itself is what differs)."""
+    proc = tool_process.run([sys.executable, *map(str, args)], cwd=cwd, env=env,
+                            timeout=timeout, fresh=fresh)
     if check and proc.returncode != 0:
         raise AssertionError(f'{args} exited {proc.returncode}\n{proc.stdout[-4000:]}\n'
                              f'{proc.stderr[-4000:]}')
@@ -42,11 +45,56 @@ def run_tool(*args, check=True, cwd=REPO, env=None, timeout=600):
 
 @pytest.fixture(scope='session')
 def toy_root(tmp_path_factory):
-    """A tiny toy COCO set and a tiny toy ADE20K set, generated once per test run."""
-    root = tmp_path_factory.mktemp('toy')
-    run_tool(REPO / 'tools' / 'make_toy_data.py', '--root', root, '--num-train', 4,
-             '--num-val', 2, '--size', 64)
-    return root
+    """A tiny toy COCO set and a tiny toy ADE20K set, generated once per test run (shared by
+    the workers: read it, never write into it)."""
+    return build_once(tmp_path_factory, 'toy', lambda root: run_tool(
+        REPO / 'tools' / 'make_toy_data.py', '--root', root, '--num-train', 4, '--num-val', 2,
+        '--size', 64))
+
+
+TOY_DET = 'configs/toy/maskrcnn_convnext_toy_coco.py'
+TOY_SEG = 'configs/toy/upernet_convnext_toy_ade20k.py'
+
+
+def toy_det_options(coco):
+    """--cfg-options that point the toy Mask R-CNN at the toy COCO set ``coco``: batch 2 for
+    training (4 images: two iterations an epoch), 1 for testing."""
+    ann = f'{coco}/annotations/instances_val2017.json'
+    return [*(f'{loader}.dataset.data_root={coco}/' for loader in
+              ('train_dataloader', 'val_dataloader', 'test_dataloader')),
+            f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}',
+            'train_dataloader.batch_size=2', 'val_dataloader.batch_size=1',
+            'test_dataloader.batch_size=1']
+
+
+def toy_seg_options(ade):
+    """--cfg-options that point the toy UperNet at the toy ADE20K set ``ade``, batch 2."""
+    return [*(f'{loader}.dataset.data_root={ade}' for loader in
+              ('train_dataloader', 'val_dataloader', 'test_dataloader')),
+            'train_dataloader.batch_size=2']
+
+
+@pytest.fixture(scope='session')
+def trained_det_run(toy_root, tmp_path_factory):
+    """The work dir of the toy Mask R-CNN trained one epoch (2 iterations) and validated by
+    ``tools/train.py`` on the toy set: ``epoch_1.pth``, ``last_checkpoint``, the log with COCO
+    metrics. Built once per test run for every test that needs a trained detector; read only
+    (``shared_runs.copy_run`` for a writable copy)."""
+    return build_once(tmp_path_factory, 'trained_det', lambda work: run_tool(
+        REPO / 'tools' / 'train.py', TOY_DET, '--work-dir', work, '--cfg-options',
+        *toy_det_options(toy_root / 'coco'), 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+        'default_hooks.checkpoint.interval=1'))
+
+
+@pytest.fixture(scope='session')
+def trained_seg_run(toy_root, tmp_path_factory):
+    """The work dir of the toy UperNet trained 2 iterations and validated by ``tools/train.py``
+    on the toy set: ``iter_2.pth``, ``last_checkpoint``, the log with mIoU. Shared and read
+    only, as :func:`trained_det_run`."""
+    return build_once(tmp_path_factory, 'trained_seg', lambda work: run_tool(
+        REPO / 'tools' / 'train.py', TOY_SEG, '--work-dir', work, '--cfg-options',
+        *toy_seg_options(toy_root / 'ade' / 'ADEChallengeData2016'), 'train_cfg.max_iters=2',
+        'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2'))
 
 
 @pytest.fixture(scope='session')

@@ -13,23 +13,16 @@ augmentation (multi-scale + flip) instead of single-scale testing. The run holds
 the fix); --debug adds the traceback.
 """
 import argparse
+import contextlib
 import os.path as osp
 
 import convnext_backbone  # noqa: F401  (registers our modules)
 from convnext_backbone.checkpoint import check_checkpoint_file
-from convnext_backbone.cli import (
-    arguments,
-    checks,
-    config,
-    config_values,
-    data_checks,
-    distributed,
-    late_failures,
-    results,
-    run_tool,
-    work_dir,
-)
+from convnext_backbone.cli import arguments, checks, config, distributed, results, run_tool
 from convnext_backbone.cli.runner import ToolRunner
+from convnext_backbone.cli.startup import started
+
+LOADERS = ('test_dataloader',)
 
 
 def parse_args(argv=None):
@@ -74,7 +67,10 @@ def use_tta(cfg) -> None:
     cfg.model = dict(**cfg.tta_model, module=cfg.model)
 
 
-def main(argv=None):
+@contextlib.contextmanager
+def startup(argv=None):
+    """Everything before the Runner: the arguments, the config prepared, the work dir held,
+    every check; yields the config the Runner gets."""
     args = parse_args(argv)
     distributed.check_launcher(args.launcher, 'test')
     config.trust_checkpoints(args.trust_checkpoint)
@@ -93,16 +89,15 @@ def main(argv=None):
         results.check_target(cfg, args.out, args.overwrite_results)
         results.configure(cfg, args.out)
     checks.check_type_names(cfg)
-    config_values.check_config_values(cfg)
     first = args.launcher == 'none' or distributed.rank() == 0
-    with work_dir.claim_work_dir(cfg.work_dir, 'test', lock=first):
-        checks.check_datasets(cfg, ['test_dataloader'])
-        data_checks.check_data(cfg, ['test_dataloader'])
-        late_failures.check_late_failures(cfg, training=False)
-        if args.launcher != 'none':
-            distributed.cpu_distributed()
-        with results.written_atomically(cfg, args.out, main=first):
-            ToolRunner.from_cfg(cfg).test()
+    with started(cfg, 'test', args.launcher, LOADERS), \
+            results.written_atomically(cfg, args.out, main=first):
+        yield cfg
+
+
+def main(argv=None):
+    with startup(argv) as cfg:
+        ToolRunner.from_cfg(cfg).test()
     distributed.end_distributed_worker()
 
 

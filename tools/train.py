@@ -16,22 +16,16 @@ from the config: our configs' base runtimes name those hooks. Any failure ends w
 `error: ...` line (--debug: with the traceback); Ctrl-C with one line and exit status 130.
 """
 import argparse
+import contextlib
 
 from mmengine.logging import print_log
 
 import convnext_backbone  # noqa: F401  (registers our modules)
-from convnext_backbone.cli import (
-    arguments,
-    checks,
-    config,
-    config_values,
-    data_checks,
-    distributed,
-    late_failures,
-    run_tool,
-    work_dir,
-)
+from convnext_backbone.cli import arguments, checks, config, distributed, run_tool
 from convnext_backbone.cli.runner import ToolRunner
+from convnext_backbone.cli.startup import started
+
+LOADERS = ('train_dataloader', 'val_dataloader')
 
 
 def parse_args(argv=None):
@@ -56,7 +50,10 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None):
+@contextlib.contextmanager
+def startup(argv=None):
+    """Everything before the Runner: the arguments, the config prepared, the work dir held,
+    every check; yields the config the Runner gets."""
     args = parse_args(argv)
     distributed.check_launcher(args.launcher, 'train')
     config.flush_denormals()
@@ -75,15 +72,12 @@ def main(argv=None):
     config.set_checkpoint_hook_options(cfg, partial_load=args.partial_load,
                                        overwrite=args.overwrite_checkpoints)
     checks.check_type_names(cfg)
-    config_values.check_config_values(cfg)
-    first = args.launcher == 'none' or distributed.rank() == 0
-    with work_dir.claim_work_dir(cfg.work_dir, 'train', lock=first):
-        checks.check_fresh_run(cfg)
-        checks.check_datasets(cfg, ['train_dataloader', 'val_dataloader'])
-        data_checks.check_data(cfg, ['train_dataloader', 'val_dataloader'])
-        late_failures.check_late_failures(cfg)
-        if args.launcher != 'none':
-            distributed.cpu_distributed()
+    with started(cfg, 'train', args.launcher, LOADERS):
+        yield cfg
+
+
+def main(argv=None):
+    with startup(argv) as cfg:
         ToolRunner.from_cfg(cfg).train()
     distributed.end_distributed_worker()
 

@@ -5,7 +5,8 @@ Total batch size: 16 (8 GPUs x 2 images); fp16 (AmpOptimWrapper, dynamic loss sc
 Optimizer: AdamW lr 1e-4, wd 0.05, stage-wise lr decay 0.9. Backbone: drop path 0.4, layer
 scale init 1.0, official IN-1K weights. Heads: UPerHead + auxiliary FCNHead on stage 2 (loss 0.4).
 Test: single scale (resize to 2048x512, sliding 512x512 windows, stride 341);
-multi-scale + flip with ``tools/test.py ... --tta`` (mmseg's ``tta_pipeline``/``tta_model``).
+multi-scale + flip with ``tools/test.py ... --tta``: the whole image at every scale (as the
+official ``*_ms.py`` configs test), not windows.
 Paper: 122M params, 1170G FLOPs at 2048x512, 49.1 mIoU single-scale (49.9 multi-scale + flip).
 """
 _base_ = './upernet_convnext_s_160k_ade20k.py'

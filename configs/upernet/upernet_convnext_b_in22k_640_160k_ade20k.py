@@ -5,7 +5,8 @@ Total batch size: 16 (8 GPUs x 2 images); fp16 (AmpOptimWrapper, dynamic loss sc
 Optimizer: AdamW lr 1e-4, wd 0.05, stage-wise lr decay 0.9. Backbone: drop path 0.4, layer
 scale init 1.0, official IN-22K weights. Heads: UPerHead + auxiliary FCNHead on stage 2 (loss 0.4).
 Test: single scale (resize to 2560x640, sliding 640x640 windows, stride 426);
-multi-scale + flip with ``tools/test.py ... --tta`` (mmseg's ``tta_pipeline``/``tta_model``).
+multi-scale + flip with ``tools/test.py ... --tta``: the whole image at every scale (as the
+official ``*_ms.py`` configs test), not windows.
 Paper: 122M params, 1828G FLOPs at 2560x640, 52.6 mIoU single-scale (53.1 multi-scale + flip).
 """
 _base_ = [
@@ -23,3 +24,9 @@ model = dict(
     decode_head=dict(in_channels=[128, 256, 512, 1024]),
     auxiliary_head=dict(in_channels=512),
     test_cfg=dict(crop_size=crop_size, stride=(426, 426)))
+
+# Multi-scale + flip (`tools/test.py --tta`, ours or mmseg's) as the official *_ms.py configs test:
+# the whole image at every scale (their model base's test_cfg=dict(mode='whole')); the
+# single-scale test above slides windows. docs/evaluation.md.
+tta_model = dict(_delete_=True, type='convnext_backbone.TTAWithTestCfg',
+                 tta=dict(type='mmseg.SegTTAModel'), test_cfg=dict(mode='whole'))

@@ -6,7 +6,8 @@ whose optimizer hook sets use_fp16=False.
 Optimizer: AdamW lr 8e-5, wd 0.05, stage-wise lr decay 0.9. Backbone: drop path 0.4, layer
 scale init 1.0, official IN-22K weights. Heads: UPerHead + auxiliary FCNHead on stage 2 (loss 0.4).
 Test: single scale (resize to 2560x640, sliding 640x640 windows, stride 426);
-multi-scale + flip with ``tools/test.py ... --tta`` (mmseg's ``tta_pipeline``/``tta_model``).
+multi-scale + flip with ``tools/test.py ... --tta``: the whole image at every scale (as the
+official ``*_ms.py`` configs test), not windows.
 Paper: 391M params, 3335G FLOPs at 2560x640, 53.6 mIoU single-scale (54.0 multi-scale + flip).
 """
 _base_ = './upernet_convnext_l_in22k_640_160k_ade20k.py'

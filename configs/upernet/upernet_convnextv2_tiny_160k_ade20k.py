@@ -8,7 +8,8 @@ Optimizer: AdamW lr 1e-4, wd 0.05, stage-wise lr decay 0.9 (V1 UperNet T/S/B rec
 Backbone: drop path 0.4 (as V1-T in the ConvNeXt paper's UperNet recipe);
 official V2 IN-1K fine-tuned (EMA) weights.
 Test: single scale (resize to 2048x512, sliding 512x512 windows, stride 341);
-multi-scale + flip with ``tools/test.py ... --tta`` (mmseg's ``tta_pipeline``/``tta_model``).
+multi-scale + flip with ``tools/test.py ... --tta``: the whole image at every scale (as the
+V1 recipe's official ``*_ms.py`` configs test), not windows.
 """
 _base_ = './upernet_convnext_t_160k_ade20k.py'
 

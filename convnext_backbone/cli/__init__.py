@@ -8,7 +8,9 @@ The scripts in ``tools/`` are thin command lines over these.
 * ``config``      - load a config and prepare it (work dir, AMP on CPU, denormals, --resume).
 * ``checks``      - type names, dataset folders and the work dir, checked before the Runner.
 * ``data_checks`` - the data itself (annotation files, images, classes vs heads), before the
-  model is built.
+  model is built, read the way the host reads it (``data.host_paths``).
+* ``startup``     - the checks in their order and the work dir held, as one call around the
+  Runner; each tool's ``startup(argv)`` is everything it does before the Runner.
 * ``distributed`` - the launcher's environment checked; torchrun on CPU (gloo) for our tools
   only; a clean exit of finished workers.
 * ``work_dir``    - one run per work dir (a lock), and a refused start leaves it as it was.

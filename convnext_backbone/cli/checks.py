@@ -1,7 +1,11 @@
 """Checks our tools run on a prepared config before mmengine's Runner builds anything.
 
-* Datasets: a missing COCO/ADE20K folder or annotation file is a message saying where the data
-  must be and how to get it, instead of a stack trace from the dataset class.
+* Datasets: a missing COCO/ADE20K annotation file on the local disk is a message saying where
+  the data must be and how to get it, instead of a stack trace from the dataset class. Paths
+  are the host's (the dataset class joins ``data_root`` and ``ann_file`` by its rule, a URL is
+  kept as it is) and so is the storage they are read through (the dataset's ``backend_args``):
+  a file on other storage is read in ``data_checks``, and the folders the pipeline reads are
+  checked there, where it is known which ones it reads (``data.host_paths``).
 * Work dir: a folder we cannot create or write to is one message naming the path and the
   reason (a file in the way, no permission) instead of an OSError from the Runner's makedirs;
   a fresh run into a folder with an earlier run's checkpoints is refused before the Runner
@@ -14,11 +18,12 @@ import difflib
 import os
 import os.path as osp
 import tempfile
-from typing import Iterator, List, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
 from ..checkpoint.files import is_local_path
+from ..data import host_paths
 from ..data.loader_checks import check_loaders
 from ..engine.checkpoint_hook import refuse_earlier_checkpoints
 
@@ -104,18 +109,26 @@ def _datasets(dataset: dict) -> Iterator[dict]:
         yield from _datasets(inner)
 
 
-def _missing_paths(dataset: dict) -> list:
-    root = dataset.get('data_root') or ''
-    missing = []
-    if root and not osp.isdir(root):
-        return [root]
-    ann_file = dataset.get('ann_file')
-    if ann_file and not osp.isfile(osp.join(root, ann_file)):
-        missing.append(osp.join(root, ann_file))
-    for prefix in (dataset.get('data_prefix') or {}).values():
-        if isinstance(prefix, str) and prefix and not osp.isdir(osp.join(root, prefix)):
-            missing.append(osp.join(root, prefix))
-    return missing
+def missing_part(path: str, root: Optional[str]) -> str:
+    """What a message names for a missing local ``path``: the data root when that is missing
+    too and holds it, else the path itself."""
+    if root and path.startswith(root) and host_paths.storage(root, None)[1] and \
+            not osp.isdir(root):
+        return root
+    return path
+
+
+def _missing_paths(dataset: dict, scope: Optional[str], where: str) -> list:
+    """The dataset's annotation file when it is on the local disk and not there (as the host
+    joins and reads it); nothing when the dataset class is not one whose reading is known."""
+    host = host_paths.build(dataset, scope, where)
+    ann_file = getattr(host, 'ann_file', None)
+    if not ann_file or not isinstance(ann_file, str):
+        return []
+    if host_paths.storage(ann_file, getattr(host, 'backend_args', None))[1] and \
+            not osp.isfile(ann_file):
+        return [missing_part(ann_file, host.data_root)]
+    return []
 
 
 def loader_datasets(cfg: Config, loaders: Sequence[str]) -> Iterator[Tuple[str, dict]]:
@@ -127,22 +140,28 @@ def loader_datasets(cfg: Config, loaders: Sequence[str]) -> Iterator[Tuple[str, 
                 yield loader, dataset
 
 
+def dataset_not_found(loader: str, dataset: dict, missing: Sequence[str]):
+    """The error for local data that is not there: where it must be and how to get it."""
+    name, where, how = DATASET_HELP.get(
+        dataset.get('type'), ('the dataset', dataset.get('data_root'),
+                              'Put the data there or point the config at it.'))
+    return DatasetNotFoundError(
+        f'{loader}: {name} not found: missing {", ".join(missing)}. It is expected under '
+        f'{where}/. {how} Or set another root: --cfg-options '
+        f'{loader}.dataset.data_root=PATH. To try the project without any download, '
+        'run `make demo` (generated toy data).')
+
+
 def check_datasets(cfg: Config, loaders: Sequence[str]) -> None:
     """Raise :class:`DatasetNotFoundError` naming the missing data and how to get it (after
     the loaders' settings are checked: ``data.loader_checks``)."""
     check_loaders(cfg, loaders)
     for loader, dataset in loader_datasets(cfg, loaders):
-        missing = _missing_paths(dataset)
-        if not missing:
-            continue
-        name, where, how = DATASET_HELP.get(
-            dataset.get('type'), ('the dataset', dataset.get('data_root'),
-                                  'Put the data there or point the config at it.'))
-        raise DatasetNotFoundError(
-            f'{loader}: {name} not found: missing {", ".join(missing)}. It is expected under '
-            f'{where}/. {how} Or set another root: --cfg-options '
-            f'{loader}.dataset.data_root=PATH. To try the project without any download, '
-            'run `make demo` (generated toy data).')
+        if 'dataset' in dataset or 'datasets' in dataset:
+            continue  # a wrapper: its inner datasets come next
+        missing = _missing_paths(dataset, cfg.get('default_scope'), f'{loader}.dataset')
+        if missing:
+            raise dataset_not_found(loader, dataset, missing)
 
 
 # Type names -------------------------------------------------------------------------------------

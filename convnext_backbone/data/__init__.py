@@ -7,6 +7,10 @@
   a word (unknown categories, empty or outside boxes, empty polygons, images without
   annotations), counted once per dataset; an error where mmdet would crash or nothing usable
   remains.
+* ``host_paths``  - which files a dataset makes the host read, where and through which fileio
+  backend: asked of the dataset class and its pipeline, built lazily by the host.
+* ``remote``      - files on other storage than the local disk: a spread sample fetched and
+  decoded, the rest said as not checked.
 * ``loader_checks`` - each loader's settings (pipeline, samplers, DataLoader arguments, dataset
   paths) built by the host's own builders on stand-ins, before any data is read.
 * ``loading``     - ``convnext_backbone.CheckedLoadImageFromFile``: an image that does not decode

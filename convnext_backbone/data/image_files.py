@@ -5,6 +5,7 @@ slower (about 10 ms an image), so at startup only a sample is decoded, spread ev
 list so that a bad stretch anywhere in it is likely to be hit. What the sample misses is named
 when the run loads it (:mod:`convnext_backbone.data.loading`).
 """
+import io
 import os
 from typing import List, Optional, Sequence, Tuple
 
@@ -37,13 +38,32 @@ def sample_positions(count: int, size: int) -> List[int]:
 
 def undecodable(path: str) -> Optional[str]:
     """Why the image at ``path`` does not decode (None when it does)."""
-    from PIL import Image
     try:
         if os.path.getsize(path) == 0:
             return 'the file is empty (0 bytes)'
-        with Image.open(path) as image:
+    except OSError as error:
+        return _reason(error)
+    return _decode(path)
+
+
+def undecodable_bytes(data: bytes) -> Optional[str]:
+    """Why ``data`` (a file's content, as a storage backend returned it) does not decode as an
+    image (None when it does)."""
+    if not data:
+        return 'the file is empty (0 bytes)'
+    return _decode(io.BytesIO(data))
+
+
+def _decode(source) -> Optional[str]:
+    from PIL import Image
+    try:
+        with Image.open(source) as image:
             image.load()
     except Exception as error:  # PIL raises UnidentifiedImageError, OSError, SyntaxError...
-        first = str(error).splitlines()[0] if str(error) else ''
-        return f'{type(error).__name__}: {first}'
+        return _reason(error)
     return None
+
+
+def _reason(error: BaseException) -> str:
+    first = str(error).splitlines()[0] if str(error) else ''
+    return f'{type(error).__name__}: {first}'

@@ -51,7 +51,7 @@ from typing import List
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 
 from ..checkpoint.compatibility import check_model_checkpoint, partial_load_summary
 from ..checkpoint.files import (
@@ -160,7 +160,9 @@ class CrashSafeCheckpointHook(CheckpointHook):
         state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
         if not isinstance(state, dict):
             return
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = runner.model  # the model the weights are for, as mmengine's loader unwraps it:
+        while is_model_wrapper(model) or isinstance(model, BaseTTAModel):  # (DDP, --tta)
+            model = model.module
         what = 'resume from' if getattr(runner, '_resume', False) else 'load_from'
         source = f'{what} {getattr(runner, "_load_from", None) or "the checkpoint"}'
         report = check_model_checkpoint(state, model.state_dict(), source,

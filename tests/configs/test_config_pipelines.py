@@ -51,7 +51,9 @@ def test_ade20k_training_pipeline_crops_to_the_config_size(path, toy_root, toy_d
 @pytest.mark.parametrize('path', ADE_CONFIGS)
 def test_multi_scale_flip_tta_pipeline(path, toy_root, toy_data_tool):
     cfg = load(path)
-    assert cfg.tta_model.type == 'SegTTAModel'  # what `tools/test.py --tta` wraps the model in
+    # what `tools/test.py --tta` wraps the model in (with whole-image inference at every scale:
+    # tests/configs/test_paper_eval_settings.py)
+    assert cfg.tta_model.tta.type == 'mmseg.SegTTAModel'
     data = dataset(cfg, cfg.test_dataloader.dataset, pipeline=cfg.tta_pipeline,
                    **_toy_ade(toy_root, toy_data_tool, split='validation'))
     item = data[0]

@@ -11,13 +11,11 @@ from deploy_cases import (
     EXPORT_SHAPE,
     TOY_CASCADE,
     TOY_DET,
-    TOY_DET_REL,
     TOY_SEG,
-    TOY_SEG_REL,
     assert_equals_host,
 )
 
-from conftest import REPO, run_tool
+from conftest import REPO
 
 pytest.importorskip('onnxruntime')
 cv2 = pytest.importorskip('cv2')
@@ -29,28 +27,15 @@ FLAGSHIP = str(REPO / 'configs/maskrcnn_convnext_t_coco.py')
 
 
 @pytest.fixture(scope='module')
-def trained_det(toy_root, tmp_path_factory):
-    """The toy Mask R-CNN after 2 training iterations (4 images, batch 2)."""
-    coco, work = toy_root / 'coco', tmp_path_factory.mktemp('deploy_det')
-    ann = f'{coco}/annotations/instances_val2017.json'
-    run_tool(REPO / 'tools' / 'train.py', TOY_DET_REL, '--work-dir', work, '--cfg-options',
-             f'train_dataloader.dataset.data_root={coco}/',
-             f'val_dataloader.dataset.data_root={coco}/', f'val_evaluator.ann_file={ann}',
-             'train_dataloader.batch_size=2', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=5',
-             'default_hooks.checkpoint.interval=1')
-    return work / 'epoch_1.pth'
+def trained_det(trained_det_run):
+    """The toy Mask R-CNN after 2 training iterations (4 images, batch 2; conftest)."""
+    return trained_det_run / 'epoch_1.pth'
 
 
 @pytest.fixture(scope='module')
-def trained_seg(toy_root, tmp_path_factory):
-    """The toy UperNet after 2 training iterations (batch 2)."""
-    ade, work = toy_root / 'ade' / 'ADEChallengeData2016', tmp_path_factory.mktemp('deploy_seg')
-    run_tool(REPO / 'tools' / 'train.py', TOY_SEG_REL, '--work-dir', work, '--cfg-options',
-             *[f'{loader}.dataset.data_root={ade}' for loader in
-               ('train_dataloader', 'val_dataloader', 'test_dataloader')],
-             'train_dataloader.batch_size=2', 'train_cfg.max_iters=2', 'train_cfg.val_interval=5',
-             'default_hooks.checkpoint.interval=2')
-    return work / 'iter_2.pth'
+def trained_seg(trained_seg_run):
+    """The toy UperNet after 2 training iterations (batch 2; conftest)."""
+    return trained_seg_run / 'iter_2.pth'
 
 
 @pytest.fixture(scope='module')

@@ -1,22 +1,24 @@
 """The README's first command works every time: `make demo` / `make demo-seg` run again train
 afresh, replacing the demo's own earlier checkpoints on purpose, and evaluate. `make demo` itself
-runs twice, shrunk with DEMO_OPTIONS to a two-iteration run on the shared toy data (`-o setup`:
-the environment is the one running these tests); `make demo-seg` is the same recipe, checked as
-make prints it (the overwrite itself: tests/reliability/test_work_dir.py)."""
+runs once over an earlier demo's work dir (the shared toy detector run: the same config, data and
+tool), shrunk with DEMO_OPTIONS to a two-iteration run on toy data it generates itself (`-o
+setup`: the environment is the one running these tests); `make demo-seg` is the same recipe,
+checked as make prints it (the overwrite itself: tests/reliability/test_work_dir.py)."""
 import subprocess
 import sys
 
 import pytest
+from shared_runs import copy_run
 
 from conftest import REPO
 
 TOY_OPTIONS = 'TOY_OPTIONS=--num-train 4 --num-val 2 --size 64'  # as conftest's toy_root
 
 
-def make(target, toy_root, work_dir, options):
+def make(target, toy, work_dir, options):
     proc = subprocess.run(
         ['make', '--no-print-directory', '-o', 'setup', '-C', str(REPO), target,
-         f'PY={sys.executable}', f'TOY={toy_root}', TOY_OPTIONS, f'DET={work_dir}',
+         f'PY={sys.executable}', f'TOY={toy}', TOY_OPTIONS, f'DET={work_dir}',
          'DEMO_OPTIONS=' + ' '.join(options)],
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f'make {target} exited {proc.returncode}\n' \
@@ -32,17 +34,15 @@ def det_options(coco):
             'train_dataloader.batch_size=2', 'train_cfg.max_epochs=1']
 
 
-@pytest.mark.slow  # the tools in subprocesses, twice
-def test_make_demo_twice_trains_again_and_evaluates_both_times(toy_root, tmp_path):
-    work_dir = tmp_path / 'demo_maskrcnn'
-    options = det_options(toy_root / 'coco')
-    first = make('demo', toy_root, work_dir, options)
-    assert 'coco/bbox_mAP' in first and 'replacing' not in first
+@pytest.mark.slow  # the tools in subprocesses
+def test_make_demo_again_trains_afresh_and_evaluates(trained_det_run, tmp_path):
+    work_dir = copy_run(trained_det_run, tmp_path / 'demo_maskrcnn')  # an earlier demo's
     before = (work_dir / 'epoch_1.pth').stat().st_mtime_ns
-    second = make('demo', toy_root, work_dir, options)
+    toy = tmp_path / 'toy'
+    out = make('demo', toy, work_dir, det_options(toy / 'coco'))
     assert f'make demo: training afresh, replacing the earlier demo\'s checkpoints in {work_dir}' \
-        in second
-    assert 'coco/bbox_mAP' in second and 'coco/segm_mAP' in second
+        in out
+    assert 'coco/bbox_mAP' in out and 'coco/segm_mAP' in out
     assert (work_dir / 'epoch_1.pth').stat().st_mtime_ns > before  # trained again
     assert len(list((work_dir / 'predictions').glob('*.jpg'))) == 2  # both toy val images
 

@@ -8,7 +8,7 @@ import logging
 import pytest
 import torch
 from mmengine.evaluator import BaseMetric
-from mmengine.model import BaseModel
+from mmengine.model import BaseModel, BaseTTAModel
 from mmengine.runner import Runner
 
 import convnext_backbone  # noqa: F401  (registers the hook)
@@ -96,6 +96,25 @@ def test_matching_checkpoint_loads_exactly(tmp_path):
     model = Net()
     runner(tmp_path / 'run', model, save(tmp_path, source)).test()
     assert torch.equal(model.backbone.weight, source.backbone.weight)
+
+
+class TTA(BaseTTAModel):
+    """A test-time augmentation wrapper (what ``tools/test.py --tta`` tests): the checkpoint
+    holds the wrapped model's weights, without the wrapper's ``module.`` prefix."""
+
+    def merge_preds(self, data_samples_list):
+        return [samples[0] for samples in data_samples_list]
+
+
+def test_checkpoint_of_the_model_loads_into_its_tta_wrapper(tmp_path):
+    source = Net()
+    model = Net()
+    run = runner(tmp_path / 'run', TTA(module=model), save(tmp_path, source))
+    run._test_dataloader.update(dataset=[dict(inputs=[torch.ones(4) * i] * 2) for i in range(2)])
+    run.test()  # two views of each sample
+    assert torch.equal(model.backbone.weight, source.backbone.weight)
+    with pytest.raises(CheckpointMismatchError, match=r'head\.weight \[80, 8\] vs model \[3, 8\]'):
+        runner(tmp_path / 'other', TTA(module=Net()), save(tmp_path, Net(classes=80))).test()
 
 
 def test_partial_load_keeps_what_fits_and_reports_what_stays_fresh(tmp_path):

@@ -247,7 +247,8 @@ def test_every_config_tool_says_the_same_one_line(tool, tmp_path, bad_base, monk
         torch.save({'state_dict': {}}, tmp_path / 'c.pth')
     args = TOOLS[tool](bad_base, tmp_path)
     if tool in SUBPROCESS:
-        proc = run_tool(REPO / 'tools' / tool, *args, check=False)
+        # a fresh interpreter: the tool as a command, start to end (tool_process)
+        proc = run_tool(REPO / 'tools' / tool, *args, check=False, fresh=True)
         code, err = proc.returncode, proc.stderr + proc.stdout
     else:
         code, err = run_as_command(tool, args, monkeypatch, capsys)

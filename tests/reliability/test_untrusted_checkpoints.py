@@ -46,11 +46,9 @@ def evil_copy(checkpoint: dict, path, marker, legacy=False):
 
 
 @pytest.fixture(scope='module')
-def trained(toy_root, tmp_path_factory):
-    """A real training checkpoint of the toy UperNet (tools/train.py, 2 iterations)."""
-    work_dir = tmp_path_factory.mktemp('trained')
-    train(work_dir, seg_options(toy_root, 2))
-    return work_dir / 'iter_2.pth'
+def trained(trained_seg_run):
+    """A real training checkpoint of the toy UperNet (tools/train.py, 2 iterations; conftest)."""
+    return trained_seg_run / 'iter_2.pth'
 
 
 @pytest.mark.parametrize('legacy', [False, True], ids=['zip', 'legacy-format'])

@@ -5,28 +5,11 @@ import re
 from pathlib import Path
 
 import pytest
+from shared_runs import copy_run
 
-from conftest import REPO, run_tool
+from conftest import REPO, TOY_DET, TOY_SEG, run_tool, toy_det_options, toy_seg_options
 
 pytestmark = pytest.mark.slow  # end-to-end runs (make test-fast skips them)
-
-TOY_DET = 'configs/toy/maskrcnn_convnext_toy_coco.py'
-TOY_SEG = 'configs/toy/upernet_convnext_toy_ade20k.py'
-
-
-def det_data_options(coco):
-    ann = f'{coco}/annotations/instances_val2017.json'
-    return [f'train_dataloader.dataset.data_root={coco}/',
-            f'val_dataloader.dataset.data_root={coco}/',
-            f'test_dataloader.dataset.data_root={coco}/', f'val_evaluator.ann_file={ann}',
-            f'test_evaluator.ann_file={ann}', 'train_dataloader.batch_size=2',
-            'val_dataloader.batch_size=1', 'test_dataloader.batch_size=1']
-
-
-def seg_data_options(ade):
-    return [f'{loader}.dataset.data_root={ade}' for loader in
-            ('train_dataloader', 'val_dataloader', 'test_dataloader')] + [
-        'train_dataloader.batch_size=2']
 
 
 def train(config, work_dir, *options, extra=()):
@@ -35,11 +18,11 @@ def train(config, work_dir, *options, extra=()):
 
 
 @pytest.fixture(scope='module')
-def det_run(toy_root, tmp_path_factory):
-    work_dir = tmp_path_factory.mktemp('toy_det')
-    options = det_data_options(toy_root / 'coco')
-    train(TOY_DET, work_dir, *options, 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1')
-    return work_dir, options
+def det_run(toy_root, trained_det_run, tmp_path_factory):
+    """The shared toy Mask R-CNN run (tools/train.py, one epoch, validated: conftest), copied
+    here because the resume below writes into it."""
+    work_dir = copy_run(trained_det_run, tmp_path_factory.mktemp('toy_det'))
+    return work_dir, toy_det_options(toy_root / 'coco')
 
 
 def test_toy_detection_trains_and_validates_with_coco_metrics(det_run):
@@ -68,12 +51,14 @@ def test_toy_detection_test_tool_reports_ap_dumps_and_draws(det_run, tmp_path):
     assert len(list((tmp_path / 'vis').glob('*.jpg'))) == 2  # both toy val images drawn
 
 
-def test_toy_segmentation_trains_resumes_and_reports_miou(toy_root, tmp_path):
+def test_toy_segmentation_trains_resumes_and_reports_miou(toy_root, trained_seg_run,
+                                                         tmp_path):
     ade = toy_root / 'ade' / 'ADEChallengeData2016'
-    options = seg_data_options(ade)
-    train(TOY_SEG, tmp_path, *options, 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-          'default_hooks.checkpoint.interval=2')
-    assert (tmp_path / 'iter_2.pth').is_file()
+    options = toy_seg_options(ade)
+    # the shared run trained 2 iterations and validated (conftest); resumed here in a copy
+    assert (trained_seg_run / 'iter_2.pth').is_file()
+    assert 'mIoU' in next(trained_seg_run.glob('*/*.log')).read_text()
+    copy_run(trained_seg_run, tmp_path)
     proc = train(TOY_SEG, tmp_path, *options, 'train_cfg.max_iters=3', 'train_cfg.val_interval=3',
                  'default_hooks.checkpoint.interval=3', extra=['--resume'])
     assert 'resumed epoch: 0, iter: 2' in proc.stdout + proc.stderr
@@ -90,7 +75,7 @@ def test_flagship_config_trains_two_iterations_with_only_data_and_scale_override
     coco = toy_root / 'coco'
     small = '[(64,107)]'
     pipeline = 'train_dataloader.dataset.pipeline.3.transforms'
-    options = [*det_data_options(coco), f'{pipeline}.0.0.scales={small}',
+    options = [*toy_det_options(coco), f'{pipeline}.0.0.scales={small}',
                f'{pipeline}.1.0.scales={small}', f'{pipeline}.1.1.crop_size=(48,64)',
                f'{pipeline}.1.2.scales={small}',
                'test_dataloader.dataset.pipeline.1.scale=(64,107)',
@@ -120,7 +105,7 @@ def test_our_config_runs_under_mmdets_own_train_tool(toy_root, tmp_path):
     import mmdet
     mmdet_train = Path(mmdet.__file__).parent / '.mim' / 'tools' / 'train.py'
     proc = run_tool(mmdet_train, REPO / TOY_DET, '--work-dir', tmp_path, '--cfg-options',
-                    *det_data_options(toy_root / 'coco'), 'train_cfg.max_epochs=1',
+                    *toy_det_options(toy_root / 'coco'), 'train_cfg.max_epochs=1',
                     'train_cfg.val_interval=2')
     assert 'LayerDecayOptimWrapperConstructor' in proc.stdout + proc.stderr
     assert (tmp_path / 'epoch_1.pth').is_file()
