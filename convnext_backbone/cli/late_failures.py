@@ -27,7 +27,7 @@ import json
 import os
 import os.path as osp
 import tempfile
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
@@ -153,7 +153,9 @@ def _ann_file_problems(cfg, loader: str, key: str) -> Iterator[str]:
         ann_file = metric.get('ann_file')
         if not _local(ann_file) or metric.get('backend_args'):
             continue
-        fix = f' Fix: --cfg-options {where}.ann_file={own}' if own else ''
+        known = own if own and osp.isfile(own) and own != ann_file else 'PATH'
+        fix = (f' Fix: --cfg-options {where}.ann_file={known}' +
+               ('' if known != 'PATH' else f" (the {loader} dataset's annotation file)"))
         if not osp.isfile(ann_file):
             yield (f'{where}.ann_file = {ann_file}: no such file; the {_kind(metric)} of the '
                    f'{loader} reads it at the first validation.{fix}')
@@ -325,20 +327,23 @@ def _unwritable(folder: str) -> Optional[str]:
     return None
 
 
-def late_failure_problems(cfg: Config, training: bool = True) -> Iterator[str]:
+TRAINING = ('train_dataloader', 'val_dataloader')
+
+
+def late_failure_problems(cfg: Config, loaders: Sequence[str] = TRAINING) -> Iterator[str]:
     """One message per setting that would fail (or go silently wrong) at the first validation
-    or checkpoint. ``training``: a training run (its validation and checkpoints), else a
-    test run (its test evaluator)."""
-    for loader, key in _PAIRS[:1] if training else _PAIRS[1:]:
-        if cfg.get(loader) and cfg.get(key):
+    or checkpoint of a run that reads ``loaders``: each loader's evaluator (val, test) and, for
+    a training run (``train_dataloader`` among them), ``save_best`` and the checkpoints."""
+    for loader, key in _PAIRS:
+        if loader in loaders and cfg.get(loader) and cfg.get(key):
             yield from _ann_file_problems(cfg, loader, key)
             yield from _metric_problems(cfg, key)
-    if training:
+    if 'train_dataloader' in loaders:
         yield from _save_best_problems(cfg)
         yield from _checkpoint_problems(cfg)
 
 
-def check_late_failures(cfg: Config, training: bool = True) -> None:
+def check_late_failures(cfg: Config, loaders: Sequence[str] = TRAINING) -> None:
     """Raise :class:`LateFailureError` for the first such setting (see the module docstring)."""
-    for message in late_failure_problems(cfg, training):
+    for message in late_failure_problems(cfg, loaders):
         raise LateFailureError(message)

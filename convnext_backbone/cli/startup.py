@@ -26,7 +26,7 @@ def check_inputs(cfg: Config, loaders: Sequence[str]) -> None:
     """The input checks of ``loaders``, in their order (module docstring)."""
     checks.check_datasets(cfg, loaders)
     data_checks.check_data(cfg, loaders)
-    late_failures.check_late_failures(cfg, training='train_dataloader' in loaders)
+    late_failures.check_late_failures(cfg, loaders)
 
 
 @contextlib.contextmanager

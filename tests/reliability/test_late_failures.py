@@ -94,7 +94,7 @@ def test_test_tool_checks_the_test_evaluator_only(toy_root):
     cfg.merge_from_dict({'default_hooks.checkpoint.save_best': 'nothing',
                          'test_evaluator.ann_file': f'{toy_root}/coco/x.json'})
     with pytest.raises(LateFailureError, match='test_evaluator.ann_file'):
-        check_late_failures(cfg, training=False)
+        check_late_failures(cfg, ('test_dataloader',))
 
 
 @pytest.mark.parametrize('scope, metric, batch', [
