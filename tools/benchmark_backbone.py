@@ -142,8 +142,10 @@ def parse_args(argv=None):
         p.error('--dtype fp16 on the CPU: fp16 autocast has no fast CPU kernels and needs loss '
                 'scaling; use --dtype bf16 (or --device cuda)')
     elif args.dtype == 'bf16' and args.mode == 'maskrcnn':
-        p.error("--mode maskrcnn --dtype bf16 on the CPU: mmcv's CPU nms/RoIAlign take fp32 "
-                'only; use --dtype fp32 (or --device cuda)')
+        p.error("--mode maskrcnn --dtype bf16 on the CPU: this tool autocasts inference and "
+                "its loss check directly, where mmcv's CPU nms/RoIAlign take fp32 only (training "
+                'with CPUAutocastOptimWrapper keeps them in fp32: docs/mixed_precision.md); use '
+                '--dtype fp32 (or --device cuda)')
     if args.height is not None and args.mode not in ('maskrcnn', 'upernet'):
         p.error('--height is for --mode maskrcnn/upernet (the backbone modes use square inputs)')
     if args.per_stage and (args.mode != 'backbone' or 'infer' not in args.modes.split(',')):

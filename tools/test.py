@@ -2,8 +2,11 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out PATH] [--show-dir DIR] [--tta]
         [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi] [--trust-checkpoint PATH]
+        [--overwrite-results]
 
---out: detection results as a .pkl file (mmdet) / predicted label maps into a folder (mmseg).
+--out: detection results as a .pkl file (mmdet) / predicted label maps into a folder (mmseg);
+results of an earlier test there are refused unless --overwrite-results, and the new ones
+arrive whole or not at all (cli.results).
 --show-dir: draw predictions on every test image into DIR, where mmdet's and mmseg's own
 tools/test.py put them: detection WORK_DIR/TIMESTAMP/DIR for a relative DIR (the run's log
 folder), segmentation DIR/vis_data/vis_image from the current folder; an absolute DIR as it is.
@@ -17,7 +20,7 @@ import contextlib
 
 import convnext_backbone  # noqa: F401  (registers our modules)
 from convnext_backbone.checkpoint import check_checkpoint_file
-from convnext_backbone.cli import arguments, checks, config, distributed, run_tool
+from convnext_backbone.cli import arguments, checks, config, distributed, results, run_tool
 from convnext_backbone.cli.runner import ToolRunner
 from convnext_backbone.cli.startup import started
 
@@ -30,31 +33,28 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     arguments.add_run(parser, 'where logs and metrics go')
     parser.add_argument('--out', help='dump predictions (.pkl for detection, a folder for '
-                        'segmentation)')
+                        'segmentation); never replaces earlier results silently')
+    parser.add_argument(results.FLAG, action='store_true', help=results.FLAG_HELP)
     parser.add_argument('--show-dir', help='draw predictions into this folder (relative: '
                         'detection under WORK_DIR/TIMESTAMP/, as mmdet\'s tools/test.py)')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation')
     return parser.parse_args(argv)
 
 
+TTA_HELP = (
+    'Our segmentation configs (UperNet, DeepLabV3+, Mask2Former ADE20K) have one, from mmseg\'s '
+    'ADE20K base (scales 0.5-1.75 and flips); our detection configs have none: the ConvNeXt '
+    'paper reports single-scale detection, and mmdet\'s DetTTAModel merges boxes only (instance '
+    'masks, i.e. Mask R-CNN, Cascade Mask R-CNN and Mask2Former, it refuses). For a detector of '
+    "boxes only (DINO), add mmdet's: _base_ = [..., 'mmdet::retinanet/retinanet_tta.py'] "
+    '(tta_model and tta_pipeline).')
+
+
 def use_tta(cfg) -> None:
     if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
-        raise ValueError(f'--tta: the config has no tta_model/tta_pipeline; our configs define '
-                         f'them (see configs/_base_). Config: {cfg.filename}')
+        raise ValueError(f'--tta: {cfg.filename} has no tta_model/tta_pipeline. {TTA_HELP}')
     cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
     cfg.model = dict(**cfg.tta_model, module=cfg.model)
-
-
-def dump_predictions(cfg, out: str) -> None:
-    if cfg.default_scope == 'mmdet':
-        if not out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out for detection must be a .pkl file (the detections are '
-                             f'pickled), got {out}: use e.g. --out results.pkl')
-        evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) \
-            else [cfg.test_evaluator]
-        cfg.test_evaluator = [*evaluators, dict(type='DumpDetResults', out_file_path=out)]
-    else:
-        cfg.test_evaluator.update(output_dir=out, keep_results=True)
 
 
 @contextlib.contextmanager
@@ -76,9 +76,12 @@ def startup(argv=None):
     if args.tta:
         use_tta(cfg)
     if args.out:
-        dump_predictions(cfg, args.out)
+        results.check_target(cfg, args.out, args.overwrite_results)
+        results.configure(cfg, args.out)
     checks.check_type_names(cfg)
-    with started(cfg, 'test', args.launcher, LOADERS):
+    first = args.launcher == 'none' or distributed.rank() == 0
+    with started(cfg, 'test', args.launcher, LOADERS), \
+            results.written_atomically(cfg, args.out, main=first):
         yield cfg
 
 

@@ -6,8 +6,9 @@
         [--overwrite-checkpoints] [--amp-dtype float16|bfloat16]
 
 A thin command line over mmengine's Runner; convnext_backbone.cli prepares and checks the config
-first (work dir, AMP on CPU, type names, datasets, the data itself: annotation files, images,
-classes against the heads). The run holds its work dir (a second run into it is refused; a
+first (work dir, AMP on CPU, type names, our components' values, datasets, the data itself:
+annotation files, images, classes against the heads; what would fail at the first validation or
+checkpoint). The run holds its work dir (a second run into it is refused; a
 start that fails leaves it as it was); the model's parts are checked to fit once built; the
 config dump goes to the log file. What a run does beyond mmengine's defaults
 (crash-safe checkpoints, a NaN/inf loss stops training, --resume continues bit-exactly) comes

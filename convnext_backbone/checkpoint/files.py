@@ -45,11 +45,13 @@ def _fsync(path: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_target(filename: str) -> Iterator[str]:
+def atomic_target(filename: str, keep_suffix: bool = False) -> Iterator[str]:
     """Yield a temporary name beside ``filename``; on success make it ``filename`` atomically.
 
     Complete or absent: whatever kills the process, ``filename`` holds either its previous
     content or the new complete file. On an exception the temporary file is removed.
+    ``keep_suffix``: the temporary name ends with ``filename``'s suffix too (for writers that
+    check it, e.g. mmdet's ``DumpDetResults`` wants ``.pkl``).
     """
     folder, name = osp.split(osp.abspath(filename))
     os.makedirs(folder, exist_ok=True)
@@ -58,7 +60,8 @@ def atomic_target(filename: str) -> Iterator[str]:
         if entry.startswith(stale):
             with contextlib.suppress(OSError):
                 os.remove(osp.join(folder, entry))
-    temporary = osp.join(folder, f'{stale}{os.getpid()}')
+    temporary = osp.join(folder, f'{stale}{os.getpid()}'
+                         f'{osp.splitext(name)[1] if keep_suffix else ""}')
     try:
         yield temporary
         _fsync(temporary)

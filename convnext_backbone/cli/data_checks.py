@@ -37,8 +37,8 @@ once what it did not check.
   decoded, and the startup line says so.
 * A validation or test pipeline cannot skip undecodable images (``on_error='skip'``): its
   metric would silently change.
-* The model's heads: every ``num_classes`` in ``model`` must be at least the dataset's number
-  of classes (``metainfo.classes``, else the dataset class's own).
+* The model's heads: each must predict exactly the dataset's classes (``metainfo.classes``,
+  else the dataset class's own; ``head_classes``).
 """
 import difflib
 import json
@@ -54,6 +54,7 @@ from ..data.coco_audit import audit_coco
 from ..data.errors import DataError
 from ..data.image_files import missing_and_empty, sample_positions, undecodable
 from .checks import dataset_not_found, loader_datasets, missing_part
+from .head_classes import check_head_classes, dataset_classes
 
 #: At most this many images of a dataset are decoded at startup, spread evenly over it (all of
 #: a smaller set); every image is looked for.
@@ -181,30 +182,10 @@ def _check_classes(ann_path: str, classes: Optional[Sequence[str]], names: List[
         f'are: {_shown(names, 12)}. Spell the classes as the categories are named.')
 
 
-def _num_classes_entries(node, where: str = 'model') -> Iterator[Tuple[str, int]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == 'num_classes' and isinstance(value, int) and not isinstance(value, bool):
-                yield f'{where}.num_classes', value
-            else:
-                yield from _num_classes_entries(value, f'{where}.{key}')
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            yield from _num_classes_entries(value, f'{where}.{i}')
-
-
-def check_num_classes(cfg: Config, classes: Sequence[str], loader: str) -> None:
-    """Every head's ``num_classes`` must cover the dataset's classes."""
-    model = cfg.get('model')
-    model = model.to_dict() if hasattr(model, 'to_dict') else model
-    for where, value in _num_classes_entries(model or {}):
-        if value < len(classes):
-            raise DataError(
-                f'{where} = {value}, but the {loader} dataset has {len(classes)} classes '
-                f'({_shown(classes, 5)}): the head cannot predict the last '
-                f'{len(classes) - value}. Set every head\'s num_classes to {len(classes)} '
-                f'(e.g. --cfg-options {where}={len(classes)}), or give the dataset '
-                'metainfo=dict(classes=(...)) with the classes you train.')
+def check_num_classes(cfg: Config, classes: Sequence[str], loader: str,
+                      dataset: Optional[dict] = None) -> None:
+    """Every head predicts exactly the dataset's classes (``head_classes``)."""
+    check_head_classes(cfg, loader, dataset_classes(cfg, dataset or {}, classes))
 
 
 def _pipeline_steps(dataset: dict) -> Iterator[dict]:
@@ -243,7 +224,7 @@ def _check_coco_file(cfg: Config, dataset: dict, host, classes, loader: str) -> 
     names = _coco_categories(ann_path, data)
     _check_classes(ann_path, classes, names, dataset)
     if classes:
-        check_num_classes(cfg, classes, loader)
+        check_num_classes(cfg, classes, loader, dataset)
     if not host_paths.audited_as_coco(host):
         _note(loader, f'{type(host).__name__} reads {ann_path} by its own rules: its entries are '
                       "not audited by CocoDataset's rules.")
@@ -322,12 +303,12 @@ def check_data(cfg: Config, loaders: Sequence[str]) -> None:
             _note(loader, f'{dataset.get("type")} is not an mmengine BaseDataset: which files it '
                           'reads is not known here, so they are not checked.')
             if classes:
-                check_num_classes(cfg, classes, loader)
+                check_num_classes(cfg, classes, loader, dataset)
             continue
         coco = _check_coco_file(cfg, dataset, host, classes, loader) \
             if host_paths.reads_coco_file(host) else None
         infos = _samples(host, coco, loader, dataset)
         if coco is None and classes:
-            check_num_classes(cfg, classes, loader)
+            check_num_classes(cfg, classes, loader, dataset)
         _check_reads(host, infos, loader, dataset, host.ann_file or
                      (host.data_prefix or {}).get('img_path') or host.data_root)

@@ -23,6 +23,7 @@ import sysconfig
 from typing import List, Optional, Tuple
 
 from ..checkpoint.errors import CheckpointError
+from ..config_schema import ConfigValueError
 from ..engine.checkpoint_hook import WorkDirInUseError
 from ..engine.cpu_autocast import CPUAutocastError
 from ..engine.hooks import NonFiniteLossError
@@ -33,6 +34,8 @@ from .checks import DatasetNotFoundError, UnknownTypeError, WorkDirError
 from .config import HookOptionError
 from .data_checks import DataError
 from .distributed import LauncherError
+from .late_failures import LateFailureError
+from .results import ResultsExistError
 
 #: Errors our tools print as a single ``error: ...`` line of their own text: each message names
 #: the problem and the fix. (mmengine's registry re-raises build errors as ``type(e)(...)``, so
@@ -41,7 +44,8 @@ from .distributed import LauncherError
 USER_ERRORS = (FileNotFoundError, UnknownTypeError, CheckpointError, NonFiniteLossError,
                DatasetNotFoundError, WorkDirError, WorkDirInUseError, DataError,
                ConvNeXtConfigError, ConvNeXtInputError, HookOptionError, LayerDecayConfigError,
-               ModelFitError, LauncherError, CPUAutocastError)
+               ModelFitError, LauncherError, CPUAutocastError, ConfigValueError,
+               ResultsExistError, LateFailureError)
 
 #: How long the text of an unexpected exception may get before only its first line is kept.
 MESSAGE_LIMIT = 400

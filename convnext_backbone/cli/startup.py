@@ -10,26 +10,30 @@ process.
 
 :func:`check_inputs` is the order of the input checks: the loaders' settings and the datasets'
 annotation files (``checks.check_datasets``), then the data itself as the host reads it
-(``data_checks.check_data``).
+(``data_checks.check_data``), then what would fail at the first validation or checkpoint
+(``late_failures``). Before the work dir is claimed, the values of our components in the config
+are checked against their schemas (``config_values``).
 """
 import contextlib
 from typing import Iterator, Sequence
 
 from mmengine.config import Config
 
-from . import checks, data_checks, distributed, work_dir
+from . import checks, config_values, data_checks, distributed, late_failures, work_dir
 
 
 def check_inputs(cfg: Config, loaders: Sequence[str]) -> None:
     """The input checks of ``loaders``, in their order (module docstring)."""
     checks.check_datasets(cfg, loaders)
     data_checks.check_data(cfg, loaders)
+    late_failures.check_late_failures(cfg, loaders)
 
 
 @contextlib.contextmanager
 def started(cfg: Config, mode: str, launcher: str, loaders: Sequence[str]) -> Iterator[Config]:
     """Hold ``cfg.work_dir`` for a ``mode`` ('train'/'test') run and check everything the run
     reads; yields ``cfg`` for the Runner (module docstring)."""
+    config_values.check_config_values(cfg)
     first = launcher == 'none' or distributed.rank() == 0
     with work_dir.claim_work_dir(cfg.work_dir, mode, lock=first):
         if mode == 'train':

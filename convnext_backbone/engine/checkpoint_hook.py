@@ -62,6 +62,7 @@ from ..checkpoint.files import (
 )
 from ..checkpoint.safety import trust_checkpoint
 from ..checkpoint.write_errors import write_failure
+from ..config_schema import Schema, Value, boolean, is_int, number
 from ..registry import HOOKS
 from .model_fit import check_model_fits
 
@@ -94,6 +95,30 @@ def refuse_earlier_checkpoints(folder: str) -> None:
             'default_hooks.checkpoint.overwrite=True).')
 
 
+def _is_int_or_none(value) -> bool:
+    return value is None or is_int(value)
+
+
+#: The hook's settings (its own and the CheckpointHook ones it reads the same way), see
+#: ``CrashSafeCheckpointHook.config_schema``; ``save_best`` against the evaluator's metrics is
+#: checked by the tools (``cli.late_failures``).
+SCHEMA: Schema = {
+    'interval': number(integer=True, example=1,
+                       about='save every N epochs/iterations; <= 0: only the last'),
+    'by_epoch': boolean(about='interval in epochs (True) or iterations (False)'),
+    'max_keep_ckpts': number(integer=True, example=1,
+                             about='keep the newest N checkpoints; <= 0: all'),
+    'save_begin': number(0, integer=True, example=0, about='the first epoch/iteration to save'),
+    'save_last': boolean(),
+    'save_optimizer': boolean(),
+    'save_param_scheduler': boolean(),
+    'out_dir': Value('a folder path or None', lambda value: value is None or isinstance(value, str),
+                     None, 'where checkpoints go (default: the work dir)'),
+    'partial_load': boolean(example=False, about='tools/train.py --partial-load'),
+    'overwrite': boolean(example=False, about='tools/train.py --overwrite-checkpoints'),
+}
+
+
 @HOOKS.register_module()
 class CrashSafeCheckpointHook(CheckpointHook):
     """CheckpointHook with atomic saves, removal after save, resume from the newest complete
@@ -105,6 +130,12 @@ class CrashSafeCheckpointHook(CheckpointHook):
         overwrite: let a fresh run write into a folder that holds an earlier run's checkpoints.
         Everything else: mmengine's CheckpointHook arguments, unchanged.
     """
+
+    @staticmethod
+    def config_schema() -> Schema:
+        """The config values this hook reads, with their types and ranges (checked by the tools
+        before anything is built)."""
+        return SCHEMA
 
     def __init__(self, *args, partial_load: bool = False, overwrite: bool = False, **kwargs):
         super().__init__(*args, **kwargs)

@@ -42,6 +42,7 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
+from ..config_schema import Schema, choice
 from ..registry import HOOKS
 
 RNG_STATE_KEY = 'rng_state'
@@ -95,6 +96,12 @@ class NonFiniteLossHook(Hook):
 
     ACTIONS = ('raise', 'warn')
     priority = 'ABOVE_NORMAL'  # before the logger and checkpoint hooks of the same iteration
+
+    @staticmethod
+    def config_schema() -> Schema:
+        """The config values this hook reads (checked by the tools before anything is built)."""
+        return {'action': choice(NonFiniteLossHook.ACTIONS,
+                                 about="'warn': tools/train.py --allow-nonfinite")}
 
     def __init__(self, action: str = 'raise') -> None:
         if action not in self.ACTIONS:

@@ -28,6 +28,7 @@ import torch.nn as nn
 from mmengine.logging import MMLogger, print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
 
+from ..config_schema import Schema, check_values, choice, number, sequence
 from ..models.convnext import DECAY_TYPES  # the rules' names: defined once, by the backbone
 from ..registry import OPTIM_WRAPPER_CONSTRUCTORS
 
@@ -37,6 +38,25 @@ class LayerDecayConfigError(ValueError, TypeError):
     problem and the fix. Our tools print it as one line (it is raised while mmengine's Runner
     builds the optimizer, so only its class tells it apart from a bug). Still a ValueError /
     TypeError for code that catches those."""
+
+
+#: What the constructor reads, relative to ``optim_wrapper`` (see ``config_schema``). The
+#: optimizer's values are read here (the decay scales ``lr``; ``weight_decay`` is each group's
+#: base) or handed to the optimizer this constructor builds (``betas``).
+SCHEMA: Schema = {
+    'optimizer.lr': number(0, low_open=True, example=1e-4, required=True,
+                           about='the base learning rate the decay scales; the recipes use '
+                           '1e-4 to 2e-4'),
+    'optimizer.weight_decay': number(0, example=0.05, about='AdamW; the recipes use 0.05'),
+    'optimizer.betas': sequence(2, number(0, 1, high_open=True, example=0.9),
+                                example=(0.9, 0.999), about="Adam's moment rates"),
+    'paramwise_cfg.decay_rate': number(0, 1, low_open=True, example=0.9, required=True,
+                                       about='1 = no decay; the papers use 0.7-0.95'),
+    'paramwise_cfg.decay_type': choice(DECAY_TYPES, about='how parameters map to layer ids'),
+    'paramwise_cfg.num_layers': number(1, integer=True, example=6,
+                                       about="optional: checked against the backbone's own; "
+                                       'drop it to use that'),
+}
 
 
 # Leaf names whose parameters never get weight decay, whatever their shape: layer-scale ``gamma``
@@ -151,26 +171,16 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     ``group_name``, ``layer_id`` and ``lr_scale``. One compact table of the groups is logged.
     """
 
+    @staticmethod
+    def config_schema() -> Schema:
+        """The config values this constructor reads (keys relative to ``optim_wrapper``), with
+        their types and ranges: checked by the tools before anything is built, and here."""
+        return SCHEMA
+
     def _validate_cfg(self) -> None:
         super()._validate_cfg()
-        cfg = self.paramwise_cfg
-        if 'decay_rate' not in cfg:
-            raise LayerDecayConfigError(
-                'paramwise_cfg needs `decay_rate` (a float in (0, 1]) for '
-                'LayerDecayOptimWrapperConstructor: add e.g. decay_rate=0.95')
-        rate = cfg['decay_rate']
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1:
-            raise LayerDecayConfigError(
-                f'paramwise_cfg decay_rate must be a number in (0, 1], got {rate!r}: set it in '
-                '(0, 1] (1 = no decay; the papers use 0.7-0.95)')
-        decay_type = cfg.get('decay_type', 'layer_wise')
-        if decay_type not in DECAY_TYPES:
-            raise LayerDecayConfigError(f'paramwise_cfg decay_type must be one of {DECAY_TYPES}, '
-                                        f'got {decay_type!r}')
-        if self.base_lr is None:
-            raise LayerDecayConfigError(
-                'LayerDecayOptimWrapperConstructor needs an explicit `lr` in the optimizer config '
-                '(the decay scales it): add e.g. optimizer=dict(..., lr=1e-4)')
+        check_values(SCHEMA, dict(optimizer=self.optimizer_cfg, paramwise_cfg=self.paramwise_cfg),
+                     'optim_wrapper', LayerDecayConfigError)
 
     @staticmethod
     def _is_no_decay(name: str, param: nn.Parameter, embeddings: Set[int]) -> bool:

@@ -147,6 +147,13 @@ class ConvNeXt(BaseModule):
     made contiguous (one copy per output). Stages after the last out index are not computed.
     """
 
+    @staticmethod
+    def config_schema():
+        """The config values ConvNeXt reads, with their types and ranges
+        (``models.convnext_schema``): what the tools check before anything is built."""
+        from .convnext_schema import SCHEMA
+        return SCHEMA
+
     def __init__(self, arch: Union[str, dict, ArchSpec] = 'v1-tiny', in_channels: int = 3,
                  out_indices: Union[int, Sequence[int]] = (0, 1, 2, 3),
                  drop_path_rate: float = 0., layer_scale_init_value: Optional[float] = None,

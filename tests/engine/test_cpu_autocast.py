@@ -2,6 +2,7 @@
 the CPU) and what tools/train.py does with an AMP config there (``--amp-dtype bfloat16``: bf16
 autocast where the CPU supports it; otherwise fp32 with a notice that says so)."""
 import copy
+import math
 
 import pytest
 import torch
@@ -19,7 +20,7 @@ from convnext_backbone.engine import (
 from convnext_backbone.models import ConvNeXt
 
 from checkpoint_layouts import randomise_
-from conftest import run_tool
+from conftest import REPO, run_tool
 
 needs_bf16 = pytest.mark.skipif(not cpu_supports_bf16(), reason='CPU without bf16 support')
 TINY = dict(depths=[1, 1, 2, 1], channels=[8, 16, 24, 32], grn=True)
@@ -112,17 +113,71 @@ def test_refuses_a_model_not_on_the_cpu():
 
 @needs_bf16
 def test_an_op_without_bf16_cpu_kernel_is_a_clear_error():
-    """mmcv's CPU nms (used by Mask R-CNN's RPN) takes fp32 only: under the wrapper's bf16
-    autocast that is one error naming the op's failure and the fix, not mmcv's bare message."""
+    """mmcv's CPU nms takes fp32 only: called on bf16 tensors outside what the wrapper keeps in
+    fp32 (an mmcv.ops module, a head's outputs), that is one error naming the op's failure and
+    the fix, not mmcv's bare message."""
     nms = pytest.importorskip('mmcv.ops').nms
     model = _model()
     wrapper = CPUAutocastOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
     boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 11., 11.]])
-    with pytest.raises(CPUAutocastError, match=r'no bf16 CPU kernel \(.*BFloat16.*\); mmcv'):
+    with pytest.raises(CPUAutocastError, match=r'no bf16 CPU kernel \(.*BFloat16.*\), outside '
+                       r'the mmcv ops'):
         with wrapper.optim_context(model):
             scores = model.downsample_layers[0][0](torch.ones(2, 3, 4, 4)).flatten(1)[:, 0]
             assert scores.dtype == torch.bfloat16
             nms(boxes.to(scores.dtype), scores, 0.5)
+
+
+@needs_bf16
+@pytest.mark.slow  # a detector built and two training steps: about 6 s, 20 s under load
+def test_a_two_stage_detector_trains_in_bf16_with_its_mmcv_ops_in_fp32(toy_root):
+    """The toy Mask R-CNN (mmdet's model, the toy's own training pipeline) takes a training
+    step under the wrapper: the backbone and the RPN compute in bf16, mmcv's RoIAlign in fp32
+    (the RPN's outputs reach its nms in fp32: bf16 would fail there, as the test above shows),
+    and the losses are those of the fp32 step to
+    bf16's rounding. Outside the step nothing of it is left on the model."""
+    import importlib
+
+    from mmengine.dataset import pseudo_collate
+    from mmengine.optim import OptimWrapper
+    from mmengine.registry import init_default_scope
+    cfg = cli_config.load_config(str(REPO / 'configs' / 'toy' / 'maskrcnn_convnext_toy_coco.py'),
+                                 {'train_dataloader.dataset.data_root': f'{toy_root}/coco/'})
+    init_default_scope('mmdet')
+    registry = importlib.import_module('mmdet.registry')
+    torch.manual_seed(0)
+    model = registry.MODELS.build(cfg.model)
+    model.init_weights()
+    dataset = registry.DATASETS.build(cfg.train_dataloader.dataset)
+    batch = pseudo_collate([dataset[i] for i in range(2)])
+    seen = {}
+
+    def record(key, value):  # a hook that returns None leaves the call as it is
+        seen.setdefault(key, value)
+
+    # registered before the wrapper's own hooks: they see what the caller gives and what the
+    # op computes, before the wrapper's casts
+    roi_align = model.roi_head.bbox_roi_extractor.roi_layers[0]
+    hooks = [roi_align.register_forward_pre_hook(lambda m, a: record('roi_in', a[0].dtype)),
+             roi_align.register_forward_hook(lambda m, a, out: record('roi_out', out.dtype)),
+             model.backbone.downsample_layers[0][0].register_forward_hook(
+                 lambda m, a, out: record('stem', out.dtype)),
+             model.rpn_head.register_forward_hook(
+                 lambda m, a, out: record('rpn', out[0][0].dtype))]
+    losses = {}
+    for name, wrapper in (('fp32', OptimWrapper), ('bf16', CPUAutocastOptimWrapper)):
+        torch.manual_seed(1)  # the same RoI sampling for both
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.)
+        losses[name] = float(model.train_step(batch, wrapper(optimizer=optimizer))['loss'])
+        if name == 'fp32':
+            seen.clear()
+    for hook in hooks:
+        hook.remove()
+    assert seen == {'stem': torch.bfloat16, 'rpn': torch.bfloat16,  # computed in bf16
+                    'roi_in': torch.bfloat16, 'roi_out': torch.float32}  # RoIAlign: in fp32
+    assert math.isfinite(losses['bf16'])
+    assert abs(losses['bf16'] - losses['fp32']) <= 0.05 * abs(losses['fp32']), losses
+    assert not any(m._forward_pre_hooks or m._forward_hooks for m in model.modules())
 
 
 # ------------------------------------------------------------------ tools/train.py's choice

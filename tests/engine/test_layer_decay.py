@@ -214,11 +214,13 @@ def test_model_without_layer_depth_is_a_clear_error(model):
 
 
 @pytest.mark.parametrize('cfg, match', [
-    (dict(decay_rate=0.9, decay_type='layerwise'), "decay_type must be one of.*'layerwise'"),
-    (dict(decay_rate=0.0), r'decay_rate must be a number in \(0, 1\], got 0.0'),
-    (dict(decay_rate=1.5), r'decay_rate must be a number in \(0, 1\], got 1.5'),
-    (dict(decay_rate='0.9'), r'decay_rate must be a number'),
-    (dict(decay_type='layer_wise'), 'needs `decay_rate`'),
+    (dict(decay_rate=0.9, decay_type='layerwise'),
+     r"decay_type = 'layerwise': must be one of 'layer_wise', 'stage_wise'"),
+    (dict(decay_rate=0.0), r'decay_rate = 0.0: must be a number in \(0, 1\]'),
+    (dict(decay_rate=1.5), r'decay_rate = 1.5: must be a number in \(0, 1\]'),
+    (dict(decay_rate='0.9'), r"decay_rate = '0.9': must be a number"),
+    (dict(decay_type='layer_wise'), r'paramwise_cfg.decay_rate is missing.*Fix: --cfg-options '
+     r'optim_wrapper.paramwise_cfg.decay_rate=0.9'),
 ])
 def test_bad_config_is_a_clear_error(cfg, match):
     with pytest.raises(ValueError, match=match):

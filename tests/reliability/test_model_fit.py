@@ -104,7 +104,9 @@ def test_tools_train_refuses_the_model_before_anything_runs_and_leaves_the_work_
     proc = run_tool(REPO / 'tools' / 'train.py', TOY_DET, '--work-dir', tmp_path, '--cfg-options',
                     'model.backbone.arch=v1-tiny',
                     f'train_dataloader.dataset.data_root={toy_root}/coco/',
-                    f'val_dataloader.dataset.data_root={toy_root}/coco/', check=False)
+                    f'val_dataloader.dataset.data_root={toy_root}/coco/',
+                    f'val_evaluator.ann_file={toy_root}/coco/annotations/instances_val2017.json',
+                    check=False)
     assert proc.returncode == 1, proc.stderr[-3000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith('error: model.neck.in_channels=[32, 64, 128, 256] does not fit '

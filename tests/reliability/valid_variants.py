@@ -28,6 +28,7 @@ tool) cycle along it, so each of their values meets each value of the main rules
 import copy
 import itertools
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List
@@ -192,6 +193,27 @@ def set_num_classes(node, count: int):
             set_num_classes(item, count)
 
 
+def point_evaluators(cfg: dict, tool: str) -> dict:
+    """Each evaluator that reads an annotation file (COCO's) reads the one of the dataset it
+    scores, as a user's config must: mmengine's Runner builds the evaluator (which opens the
+    file) before the first iteration, so a config whose evaluator names a file that is not
+    there does not run (the host side here starts only the loaders and a step)."""
+    loader, key = ('val_dataloader', 'val_evaluator') if tool == 'train' else \
+        ('test_dataloader', 'test_evaluator')
+    dataset = cfg[loader]['dataset']
+    while 'dataset' in dataset or 'datasets' in dataset:  # wrappers: the first set inside
+        dataset = dataset.get('dataset') or dataset['datasets'][0]
+    ann, root = dataset.get('ann_file') or '', dataset.get('data_root') or ''
+    path = root.rstrip('/') + '/' + ann if root and '://' in root else os.path.join(root, ann)
+    evaluators = cfg.get(key)
+    for metric in evaluators if isinstance(evaluators, list) else [evaluators]:
+        if isinstance(metric, dict) and 'ann_file' in metric and ann:
+            metric['ann_file'] = path
+            if dataset.get('backend_args'):
+                metric['backend_args'] = copy.deepcopy(dataset['backend_args'])
+    return cfg
+
+
 def _loaders(cfg: dict, tool: str, main: dict, val: dict) -> dict:
     """``cfg`` with the variant's dataset in the loader the tool reads (each section its own
     copy: a config's ``test_dataloader = val_dataloader`` is one object)."""
@@ -203,7 +225,7 @@ def _loaders(cfg: dict, tool: str, main: dict, val: dict) -> dict:
         cfg['test_dataloader']['dataset'] = main
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].update(batch_size=2, num_workers=0, persistent_workers=False)
-    return cfg
+    return point_evaluators(cfg, tool)
 
 
 # The families ----------------------------------------------------------------------------------
@@ -299,5 +321,6 @@ def toys(bases: Dict[str, dict], coco: Path, ade: Path) -> List[Variant]:
         for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
             cfg[loader]['dataset']['data_root'] = root
             cfg[loader].update(batch_size=2, num_workers=0, persistent_workers=False)
-        variants.append(Variant(f'toy/{name}', cfg, 'train', own_model=True))
+        variants.append(Variant(f'toy/{name}', point_evaluators(cfg, 'train'), 'train',
+                                own_model=True))
     return variants
