@@ -3,6 +3,12 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out PATH] [--show-dir DIR] [--tta]
         [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi] [--trust-checkpoint PATH]
 
+CHECKPOINT: a file, an http(s):// URL, or the word `released`: the weights released with the
+paper for CONFIG (listed in the model index, e.g. `python tools/test.py
+configs/maskrcnn_convnext_t_coco.py released`). URLs are downloaded once into torch hub's cache
+(torch.hub.get_dir()/checkpoints, following $TORCH_HOME), complete or not at all;
+$CONVNEXT_RELEASE_BASE fetches the released files from a mirror folder instead.
+
 --out: detection results as a .pkl file (mmdet) / predicted label maps into a folder (mmseg).
 --show-dir: draw predictions on the test images into DIR. --tta: the config's test-time
 augmentation (multi-scale + flip) instead of single-scale testing. The run holds its work dir
@@ -13,7 +19,7 @@ import argparse
 import os.path as osp
 
 import convnext_backbone  # noqa: F401  (registers our modules)
-from convnext_backbone.checkpoint import check_checkpoint_file
+from convnext_backbone.checkpoint import checkpoint_argument
 from convnext_backbone.cli import (
     arguments,
     checks,
@@ -29,7 +35,8 @@ from convnext_backbone.cli.runner import ToolRunner
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     arguments.add_config(parser)
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help="checkpoint file, http(s):// URL, or 'released' (the "
+                        'weights released with the paper for CONFIG)')
     arguments.add_run(parser, 'where logs and metrics go')
     parser.add_argument('--out', help='dump predictions (.pkl for detection, a folder for '
                         'segmentation)')
@@ -75,12 +82,12 @@ def main(argv=None):
     args = parse_args(argv)
     distributed.check_launcher(args.launcher, 'test')
     config.trust_checkpoints(args.trust_checkpoint)
-    check_checkpoint_file(args.checkpoint, 'CHECKPOINT')
+    checkpoint = checkpoint_argument(args.checkpoint, args.config)
     config.flush_denormals()
     cfg = config.load_config(args.config, args.cfg_options)
     config.set_work_dir(cfg, args.config, args.work_dir)
     cfg.launcher = args.launcher
-    cfg.load_from = args.checkpoint
+    cfg.load_from = checkpoint
     config.fall_back_to_fp32_without_gpu(cfg)
     if args.show_dir:
         draw_predictions(cfg, args.show_dir)
