@@ -12,6 +12,8 @@ by URL in ``init_cfg``) comes through :func:`download`:
   directory), so a transfer cut off half-way is never loaded: the next run downloads the file
   again. A cut-off file that some other tool left under the final name (torch hub, ``mim
   download`` or ``wget`` keep whatever arrived) is recognised the same way and fetched again;
+* processes that want the same file at once (the ranks of ``tools/dist_test.sh``, two jobs
+  sharing a cache) take turns on a lock file beside it: one downloads, the others then find it;
 * progress is shown while it runs (tqdm on stderr where installed);
 * a failure (no network, an HTTP error, a cut-off transfer) is one
   :class:`~.errors.DownloadError` line naming the file, the URL and where to put a copy
@@ -20,6 +22,7 @@ by URL in ``init_cfg``) comes through :func:`download`:
 Why not torch hub's own ``download_url_to_file``: it stops reading when the connection closes
 without checking the announced length, and keeps what arrived as if it were complete.
 """
+import contextlib
 import http.client
 import os
 import os.path as osp
@@ -118,6 +121,24 @@ def _transfer(url: str, temporary: str, target: str) -> None:
             'its zip directory is missing); nothing was kept: run again to download it again.')
 
 
+@contextlib.contextmanager
+def _one_at_a_time(target: str):
+    """Hold an exclusive lock on ``.<name>.lock`` beside ``target`` (where the platform has
+    ``fcntl``; elsewhere concurrent downloads each write their own temporary file)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    folder, name = osp.split(target)
+    with open(osp.join(folder, f'.{name}.lock'), 'a') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def download(url: str) -> str:
     """The local copy of ``url`` in torch hub's cache, downloaded now if it is not there complete.
 
@@ -125,13 +146,20 @@ def download(url: str) -> str:
     cannot be downloaded completely; nothing is left under the cached name then.
     """
     target = cache_path(url)
+    if osp.isfile(target) and is_complete_checkpoint(target):
+        return target
+    os.makedirs(osp.dirname(target), exist_ok=True)
+    with _one_at_a_time(target):
+        return _download_locked(url, target)
+
+
+def _download_locked(url: str, target: str) -> str:
     if osp.isfile(target):
         if is_complete_checkpoint(target):
             return target
         _log(f'{target} is incomplete (a download that was cut off): removed, downloading it '
              'again.')
         os.remove(target)
-    os.makedirs(osp.dirname(target), exist_ok=True)
     with atomic_target(target) as temporary:
         _transfer(url, temporary, target)
     _log(f'Downloaded {file_name(url)} ({osp.getsize(target) / 2**20:.1f} MiB) to {target}')

@@ -85,6 +85,11 @@ def tensors_of(path):
     return torch.load(path, map_location='cpu', weights_only=True)['state_dict']
 
 
+def cached_files(folder):
+    """The cache's files, but for the lock files downloads take turns on."""
+    return sorted(name for name in os.listdir(folder) if not name.endswith('.lock'))
+
+
 def assert_loaded(model, path):
     """Every tensor of the model is the file's."""
     state, expected = model.state_dict(), tensors_of(path)
@@ -166,7 +171,7 @@ def test_without_internet_one_line_names_the_file_the_url_and_the_cache_path(
     assert '\n' not in message
     assert f'{base}/{TRAINED_SEG_FILE}' in message
     assert f'put it at {torch_home / TRAINED_SEG_FILE}' in message
-    assert not torch_home.exists() or os.listdir(torch_home) == []
+    assert not torch_home.exists() or cached_files(torch_home) == []
 
 
 def test_init_detector_and_det_inferencer_load_a_released_url(release, torch_home):
@@ -217,9 +222,21 @@ def test_a_transfer_cut_off_is_never_loaded_and_the_next_run_downloads_it_again(
     with pytest.raises(DownloadError, match=f'stopped after {size // 2} of {size} bytes') as info:
         init_model(host_config(TOY_SEG), url, device='cpu')
     assert '\n' not in str(info.value) and 'nothing was kept' in str(info.value)
-    assert os.listdir(torch_home) == []  # neither the file nor a temporary one
+    assert cached_files(torch_home) == []  # neither the file nor a temporary one
     assert_loaded(init_model(host_config(TOY_SEG), url, device='cpu'), www / SEG_FILE)
     assert server.asked(SEG_FILE) == 2
+
+
+def test_processes_wanting_the_same_file_at_once_download_it_once(release, torch_home):
+    """As the ranks of ``tools/dist_test.sh CONFIG released N`` do (here threads)."""
+    import concurrent.futures
+    server, www, _ = release
+    server.requests.clear()
+    url = f'{server.url}/{SEG_FILE}'
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        paths = list(pool.map(download, [url] * 4))
+    assert paths == [str(torch_home / SEG_FILE)] * 4 and server.asked(SEG_FILE) == 1
+    assert cached_files(torch_home) == [SEG_FILE]
 
 
 def test_without_the_fix_the_host_caches_a_cut_off_transfer_which_ours_fetches_again(
