@@ -82,12 +82,11 @@ def main(argv=None):
     args = parse_args(argv)
     distributed.check_launcher(args.launcher, 'test')
     config.trust_checkpoints(args.trust_checkpoint)
-    checkpoint = checkpoint_argument(args.checkpoint, args.config)
+    checkpoint = checkpoint_argument(args.checkpoint, args.config, fetch=False)
     config.flush_denormals()
     cfg = config.load_config(args.config, args.cfg_options)
     config.set_work_dir(cfg, args.config, args.work_dir)
     cfg.launcher = args.launcher
-    cfg.load_from = checkpoint
     config.fall_back_to_fp32_without_gpu(cfg)
     if args.show_dir:
         draw_predictions(cfg, args.show_dir)
@@ -100,6 +99,7 @@ def main(argv=None):
     with work_dir.claim_work_dir(cfg.work_dir, 'test', lock=first):
         checks.check_datasets(cfg, ['test_dataloader'])
         data_checks.check_data(cfg, ['test_dataloader'])
+        cfg.load_from = checkpoint_argument(checkpoint, args.config)  # a URL: downloaded now
         if args.launcher != 'none':
             distributed.cpu_distributed()
         ToolRunner.from_cfg(cfg).test()

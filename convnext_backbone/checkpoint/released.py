@@ -121,22 +121,28 @@ def released_weights(config: str) -> str:
     return find_release(config).url()
 
 
-def checkpoint_argument(value: str, config: str, flag: str = 'CHECKPOINT') -> str:
+def checkpoint_argument(value: str, config: str, flag: str = 'CHECKPOINT',
+                        fetch: bool = True) -> str:
     """A tool's checkpoint argument as a local file: ``released`` (the weights released for
     ``config``), an ``http(s)://`` or ``file://`` URL (downloaded once into torch hub's cache), or
     a path. The file is checked to be complete and safe to load (or trusted) before the tool
-    builds anything; the tool's load then checks every tensor against the model."""
+    builds anything; the tool's load then checks every tensor against the model.
+
+    ``fetch=False``: everything but the transfer, for a tool that checks its data before a long
+    download: ``released`` becomes its URL, a path is checked, a URL is returned as it is (call
+    again with it to download)."""
     from mmengine.logging import print_log
 
     from .files import check_checkpoint_file
     if value == RELEASED:
         release = find_release(config)
-        url = release.url()
+        value = release.url()
         results = release.paper_results()
-        print_log(f'{release.name}: the released weights {url}'
+        print_log(f'{release.name}: the released weights {value}'
                   + (f' (the paper: {results})' if results else ''), logger='current')
-        value = download(url)
-    elif is_url(value):
+    if is_url(value):
+        if not fetch:
+            return value
         value = download(value)
     elif not osp.exists(value):
         raise FileNotFoundError(

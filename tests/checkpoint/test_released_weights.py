@@ -153,6 +153,14 @@ def test_released_names_the_indexed_weights_at_the_mirror(mirrored, tmp_path, mo
         released_weights(TOY_SEG)
 
 
+def test_a_mirror_can_be_a_folder_on_disk(release, torch_home, monkeypatch):
+    _, www, index = release
+    monkeypatch.setenv(MODEL_INDEX_ENV, str(index))
+    monkeypatch.setenv(RELEASE_BASE_ENV, www.as_uri())  # file:///...
+    assert checkpoint_argument('released', TOY_DET) == str(torch_home / DET_FILE)
+    assert tensors_of(torch_home / DET_FILE).keys() == tensors_of(www / DET_FILE).keys()
+
+
 def test_a_config_without_released_weights_names_those_that_have_them(mirrored):
     with pytest.raises(NoReleasedWeightsError) as info:
         checkpoint_argument('released', 'configs/maskrcnn/maskrcnn_convnext_t_1x_coco.py')
@@ -270,7 +278,10 @@ def test_a_file_with_a_tensor_of_another_shape_is_refused_in_one_line(
     with pytest.raises(CheckpointMismatchError) as info:
         load_tool('test').main([TOY_SEG, f'{server.url}/upernet_wrong_shape.pth', '--work-dir',
                                 str(tmp_path / 'work'), '--cfg-options',
-                                f'test_dataloader.dataset.data_root={ade}'])
+                                f'test_dataloader.dataset.data_root={ade}',
+                                # its own name: the refused run's folder is removed, so the
+                                # visualizer mmengine keeps per name must not be one others use
+                                f'visualizer.name=refused_{tmp_path.name}'])
     line = error_line(info.value)
     assert '\n' not in line and 'upernet_wrong_shape.pth does not fit the model' in line
     assert 'decode_head.conv_seg.weight [6, 64, 1, 1] vs model [5, 64, 1, 1]' in line
@@ -328,6 +339,9 @@ def host_metrics(config, checkpoint, work_dir, options):
     """The metrics of mmengine's own Runner testing ``checkpoint`` from a local file."""
     cfg = tool_config.load_config(str(REPO / config), options)
     cfg.work_dir, cfg.load_from = str(work_dir), str(checkpoint)
+    # mmseg's runtime names its visualizer 'visualizer' and mmengine keeps one instance per name
+    # in a process: an earlier in-process run's would write into that run's work dir.
+    cfg.visualizer.name = f'visualizer_{work_dir.parent.name}'
     return Runner.from_cfg(cfg).test()
 
 
