@@ -145,6 +145,9 @@ def download(url: str) -> str:
     Returns the cached path. Raises :class:`~.errors.DownloadError` (one line) when the file
     cannot be downloaded completely; nothing is left under the cached name then.
     """
+    if not file_name(url):
+        raise DownloadError(f'{url} names a folder, not a checkpoint file: give the URL of the '
+                            'file itself (ending in its name, e.g. .../model.pth).')
     target = cache_path(url)
     if osp.isfile(target) and is_complete_checkpoint(target):
         return target

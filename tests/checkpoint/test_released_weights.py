@@ -235,6 +235,12 @@ def test_a_transfer_cut_off_is_never_loaded_and_the_next_run_downloads_it_again(
     assert server.asked(SEG_FILE) == 2
 
 
+def test_a_url_of_a_folder_is_refused_in_one_line(release, torch_home):
+    server, _, _ = release
+    with pytest.raises(DownloadError, match='names a folder, not a checkpoint file'):
+        download(f'{server.url}/')
+
+
 def test_processes_wanting_the_same_file_at_once_download_it_once(release, torch_home):
     """As the ranks of ``tools/dist_test.sh CONFIG released N`` do (here threads)."""
     import concurrent.futures
