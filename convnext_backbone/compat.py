@@ -24,6 +24,15 @@ the change, and its undoing. :data:`FIXES` lists them all; :func:`apply` runs on
    copies in a wheel, links in a clone or editable install), found where the package was imported
    from, read as if inherited by path. Only configs read after ``import convnext_backbone`` can use
    it (our tools and ``mim train convnext_backbone`` import it first).
+4. ``checked_checkpoint_downloads``: mmengine's ``http(s)://`` checkpoint loader (``load_from``,
+   ``init_detector``, ``init_model``, the inferencers given a URL) downloads with torch hub, which
+   keeps a transfer cut off half-way as if it were complete (it never checks the announced
+   length), and unpickles the file with ``weights_only=False``: any code pickled in a downloaded
+   file runs, past the safe-loading policy of fix 1. Needed while mmengine's loader downloads
+   with torch hub's ``load_state_dict_from_url`` and that defaults to ``weights_only=False``; the
+   loader is then :func:`convnext_backbone.checkpoint.download.load_checkpoint_url` (the same cache,
+   ``torch.hub.get_dir()/checkpoints``; complete files only; read by the safe loader),
+   registered through ``CheckpointLoader.register_scheme``.
 
 Not here, on purpose: behaviour (crash-safe checkpoints, non-finite-loss stops, exact resume) is
 in registered components that configs name (``convnext_backbone.engine``), and running
@@ -163,12 +172,51 @@ def _resolve_our_prefix() -> Callable[[], None]:
     return lambda: setattr(Config, '_get_cfg_path', original)
 
 
+# 4. mmengine's http(s) checkpoint loader --------------------------------------------------------
+
+URL_SCHEMES = ('http://', 'https://')
+
+
+def _mmengine_downloads_unchecked() -> bool:
+    """Whether the http(s) loader is mmengine's own (or this fix's: then it was), which
+    downloads with torch hub: a cut-off transfer kept, the file unpickled with
+    ``weights_only=False``. A loader someone else registered is left alone."""
+    import inspect
+
+    from mmengine.runner import checkpoint as mmengine_checkpoint
+
+    from .checkpoint.download import load_checkpoint_url
+    registered = [mmengine_checkpoint.CheckpointLoader._schemes.get(p) for p in URL_SCHEMES]
+    if not all(loader in (mmengine_checkpoint.load_from_http, load_checkpoint_url)
+               for loader in registered):
+        return False
+    load_url = getattr(mmengine_checkpoint, 'load_url', None)
+    if load_url is not torch.hub.load_state_dict_from_url:
+        return False
+    parameter = inspect.signature(load_url).parameters.get('weights_only')
+    return parameter is not None and parameter.default is False
+
+
+def _use_checked_downloads() -> Callable[[], None]:
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from .checkpoint.download import load_checkpoint_url
+    originals = {prefix: CheckpointLoader._schemes[prefix] for prefix in URL_SCHEMES}
+    CheckpointLoader.register_scheme(list(URL_SCHEMES), load_checkpoint_url, force=True)
+
+    def undo() -> None:
+        for prefix, loader in originals.items():
+            CheckpointLoader.register_scheme(prefix, loader, force=True)
+    return undo
+
+
 FIXES: Dict[str, Fix] = {fix.name: fix for fix in (
     Fix('safe_checkpoint_loading', _torch_refuses_runner_checkpoints,
         _use_safe_checkpoint_loader),
     Fix('package_lookup_without_pkg_resources', _pkg_resources_missing,
         _package_lookup_from_metadata),
     Fix('package_prefix_for_our_configs', _prefix_unknown_to_mmengine, _resolve_our_prefix),
+    Fix('checked_checkpoint_downloads', _mmengine_downloads_unchecked, _use_checked_downloads),
 )}
 
 

@@ -6,7 +6,9 @@
 They ship in the package (``convnext_backbone/.mim``) and are what ``mim search convnext_backbone``
 shows; mmengine reads them too when a config names ``convnext_backbone::...``. Each entry names its
 config, task(s), dataset, parameters and FLOPs (measured: ``tools/get_flops.py``, see
-docs/model_zoo.md) and the published result, or none where nothing is published. ``--add``
+docs/model_zoo.md) and the published result, or none where nothing is published; an entry whose
+model was released names the released checkpoint's URL as ``Weights`` (what ``mim download`` and
+``tools/test.py CONFIG released`` fetch), and then has a published result. ``--add``
 derives the task, dataset and collection of a new config from the config itself and counts its
 parameters on the meta device; its FLOPs and result stay empty until measured or published
 (fill them in by hand). A config at the top of ``configs/`` is listed in ``configs/metafile.yml``.
@@ -75,7 +77,7 @@ def problems(root=ROOT):
             found.append(f'{INDEX} imports {metafile}, which does not exist')
     on_disk = sorted(p.relative_to(root).as_posix() for p in (root / 'configs').rglob(METAFILE))
     found += [f'{m} is not imported by {INDEX}' for m in on_disk if m not in imported]
-    listed = {}
+    listed, weight_urls = {}, {}
     for metafile, model in entries(root):
         name = model.get('Name', '?')
         found += [f'{metafile}: {name} has no {key!r}' for key in REQUIRED if key not in model]
@@ -86,6 +88,7 @@ def problems(root=ROOT):
         if model.get('In Collection') not in collections:
             found.append(f"{metafile}: {name}'s collection {model.get('In Collection')!r} is not "
                          'among its Collections')
+        found += weights_problems(metafile, model, weight_urls)
         config = model.get('Config')
         if config in listed:
             found.append(f'{config} is listed twice ({listed[config]} and {metafile})')
@@ -96,7 +99,24 @@ def problems(root=ROOT):
             found.append(f'{config} is listed in {metafile}, not {metafile_for(config)}')
     found += [f'{c} is not listed (python tools/model_index.py --add)'
               for c in config_files(root) if c not in listed]
+    found += [f'the file name {name} ends different Weights URLs ({", ".join(sorted(urls))}): '
+              'downloads are cached by file name, so one would be taken for the other'
+              for name, urls in weight_urls.items() if len(urls) > 1]
     return found
+
+
+def weights_problems(metafile, model, weight_urls):
+    """What is wrong with an entry's ``Weights`` (none: fine); records its URL by file name."""
+    weights = model.get('Weights')
+    if weights is None:
+        return []
+    name = model.get('Name', '?')
+    if not isinstance(weights, str) or not weights.startswith(('https://', 'http://')):
+        return [f'{metafile}: {name}\'s Weights {weights!r} is not an http(s) URL']
+    weight_urls.setdefault(weights.rsplit('/', 1)[-1], set()).add(weights)
+    if not any(result.get('Metrics') for result in model.get('Results') or []):
+        return [f'{metafile}: {name} names released Weights but no published result (Metrics)']
+    return []
 
 
 # --add: describe a new config from the config itself -------------------------------------------

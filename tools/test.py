@@ -4,6 +4,12 @@
         [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi] [--trust-checkpoint PATH]
         [--overwrite-results]
 
+CHECKPOINT: a file, an http(s):// URL, or the word `released`: the weights released with the
+paper for CONFIG (listed in the model index, e.g. `python tools/test.py
+configs/maskrcnn_convnext_t_coco.py released`). URLs are downloaded once into torch hub's cache
+(torch.hub.get_dir()/checkpoints, following $TORCH_HOME), complete or not at all;
+$CONVNEXT_RELEASE_BASE fetches the released files from a mirror folder instead.
+
 --out: detection results as a .pkl file (mmdet) / predicted label maps into a folder (mmseg);
 results of an earlier test there are refused unless --overwrite-results, and the new ones
 arrive whole or not at all (cli.results).
@@ -19,7 +25,7 @@ import argparse
 import contextlib
 
 import convnext_backbone  # noqa: F401  (registers our modules)
-from convnext_backbone.checkpoint import check_checkpoint_file
+from convnext_backbone.checkpoint import checkpoint_argument
 from convnext_backbone.cli import arguments, checks, config, distributed, results, run_tool
 from convnext_backbone.cli.runner import ToolRunner
 from convnext_backbone.cli.startup import started
@@ -30,7 +36,8 @@ LOADERS = ('test_dataloader',)
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     arguments.add_config(parser)
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help="checkpoint file, http(s):// URL, or 'released' (the "
+                        'weights released with the paper for CONFIG)')
     arguments.add_run(parser, 'where logs and metrics go')
     parser.add_argument('--out', help='dump predictions (.pkl for detection, a folder for '
                         'segmentation); never replaces earlier results silently')
@@ -64,12 +71,11 @@ def startup(argv=None):
     args = parse_args(argv)
     distributed.check_launcher(args.launcher, 'test')
     config.trust_checkpoints(args.trust_checkpoint)
-    check_checkpoint_file(args.checkpoint, 'CHECKPOINT')
+    checkpoint = checkpoint_argument(args.checkpoint, args.config, fetch=False)
     config.flush_denormals()
     cfg = config.load_config(args.config, args.cfg_options)
     config.set_work_dir(cfg, args.config, args.work_dir)
     cfg.launcher = args.launcher
-    cfg.load_from = args.checkpoint
     config.fall_back_to_fp32_without_gpu(cfg)
     if args.show_dir:
         config.draw_predictions(cfg, args.show_dir)
@@ -82,6 +88,7 @@ def startup(argv=None):
     first = args.launcher == 'none' or distributed.rank() == 0
     with started(cfg, 'test', args.launcher, LOADERS), \
             results.written_atomically(cfg, args.out, main=first):
+        cfg.load_from = checkpoint_argument(checkpoint, args.config)  # a URL: downloaded now
         yield cfg
 
 

@@ -16,6 +16,15 @@ class CheckpointReadError(CheckpointError):
     """The file exists but is not a readable checkpoint (truncated, corrupt, not a checkpoint)."""
 
 
+class DownloadError(CheckpointReadError):
+    """A checkpoint URL could not be downloaded completely (no network, an HTTP error, a
+    transfer cut off); nothing was kept under the cached name."""
+
+
+class NoReleasedWeightsError(CheckpointError, LookupError):
+    """``released`` was asked for a config that no model index lists with released weights."""
+
+
 class UnsafeCheckpointError(CheckpointReadError, pickle.UnpicklingError):
     """The file pickles Python objects whose loading would execute code; we refuse to."""
 

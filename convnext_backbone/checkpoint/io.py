@@ -21,7 +21,8 @@ from typing import Dict, Optional
 
 import torch
 
-from .errors import CheckpointMismatchError, CheckpointReadError
+from .download import download, is_url
+from .errors import CheckpointMismatchError, CheckpointReadError, DownloadError
 from .safety import first_sentence, load_weights_file, unreadable
 
 #: Keys under which checkpoints keep their state dict, in the order they are tried.
@@ -103,25 +104,17 @@ def unwrap_state_dict(obj, key: Optional[str] = None, source: str = 'checkpoint'
 
 
 def fetch_url(url: str) -> str:
-    """The local copy of a checkpoint URL (torch hub's cache: downloaded once, then reused).
+    """The local copy of a checkpoint URL (torch hub's cache: downloaded once, complete or not at
+    all, then reused; see :mod:`.download`).
 
     Configs name the official weights by URL; a machine without network access gets an error
     that says where to put a manually downloaded copy.
     """
-    from urllib.parse import urlparse
-    cache = os.path.join(torch.hub.get_dir(), 'checkpoints')
-    local = os.path.join(cache, os.path.basename(urlparse(url).path))
-    if os.path.isfile(local):
-        return local
-    os.makedirs(cache, exist_ok=True)
     try:
-        torch.hub.download_url_to_file(url, local, progress=False)
-    except Exception as exc:  # no network, HTTP errors, interrupted transfers
-        raise CheckpointReadError(
-            f'Could not download {url} ({type(exc).__name__}: {first_sentence(exc)}). Download '
-            f'it yourself and put it at {local}, or point the config at a local copy: '
-            '--cfg-options model.backbone.init_cfg.checkpoint=PATH') from None
-    return local
+        return download(url)
+    except DownloadError as error:
+        raise DownloadError(f'{error} For a pretrained backbone: --cfg-options '
+                            'model.backbone.init_cfg.checkpoint=PATH') from None
 
 
 def read_state_dict(path, key: Optional[str] = None) -> Dict[str, torch.Tensor]:
@@ -133,7 +126,7 @@ def read_state_dict(path, key: Optional[str] = None) -> Dict[str, torch.Tensor]:
     execute code. Key names are returned as stored (no conversion; see ``convert_state_dict``).
     """
     path = os.fspath(path)
-    if path.startswith(('http://', 'https://')):
+    if is_url(path):
         path = fetch_url(path)
     if not os.path.isfile(path):
         what = 'is a directory, not a checkpoint file' if os.path.isdir(path) else 'does not exist'

@@ -23,7 +23,8 @@ work dirs:
   one :class:`~convnext_backbone.checkpoint.CheckpointMismatchError` instead of mmengine's
   non-strict load (training from random weights, or testing them, with exit status 0);
   ``partial_load=True`` keeps what fits and logs what stays fresh (fine-tuning on another
-  dataset); ``tools/train.py --partial-load`` sets it;
+  dataset); ``tools/train.py --partial-load`` sets it; a checkpoint that fits is one log line
+  saying so, with what its ``meta`` says (writer and version, classes);
 * refuses to start a fresh run (no resume) in a folder holding checkpoints of an earlier run,
   which it would overwrite (and point ``last_checkpoint`` at): :class:`WorkDirInUseError` names
   ``--resume``, another ``--work-dir`` and ``overwrite=True`` (``tools/train.py
@@ -53,7 +54,11 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 from mmengine.model import BaseTTAModel, is_model_wrapper
 
-from ..checkpoint.compatibility import check_model_checkpoint, partial_load_summary
+from ..checkpoint.compatibility import (
+    check_model_checkpoint,
+    loaded_summary,
+    partial_load_summary,
+)
 from ..checkpoint.files import (
     atomic_target,
     find_latest_checkpoint,
@@ -169,8 +174,8 @@ class CrashSafeCheckpointHook(CheckpointHook):
                                         partial=self.partial_load)
         for note in report.notes():
             print_log(f'{source}: {note}.', logger='current')
-        if not report.exact:
-            print_log(partial_load_summary(source, report), logger='current')
+        print_log(loaded_summary(source, report, checkpoint) if report.exact
+                  else partial_load_summary(source, report), logger='current')
 
     def before_train(self, runner) -> None:
         super().before_train(runner)

@@ -3,6 +3,7 @@ them, in this tree (where ``convnext_backbone/.mim`` links to configs/ and tools
 import os.path as osp
 
 import pytest
+import yaml
 from mmengine.config import Config
 from mmengine.config.utils import _get_cfg_metainfo
 
@@ -81,3 +82,79 @@ def test_a_user_config_inherits_a_shipped_config_by_package_name(tmp_path, name)
     by_name = Config.fromfile(inheriting(tmp_path, f'convnext_backbone::{name}'))
     by_path = Config.fromfile(REPO / 'configs' / name)
     assert by_name.to_dict() == by_path.to_dict()
+
+
+# The paper's released models (the official READMEs, object_detection/ and semantic_segmentation/
+# of facebookresearch/ConvNeXt): config -> released file, and its published result.
+COCO = 'https://dl.fbaipublicfiles.com/convnext/coco/'
+ADE = 'https://dl.fbaipublicfiles.com/convnext/ade20k/'
+RELEASED = {
+    'maskrcnn_convnext_t_coco': (COCO + 'mask_rcnn_convnext_tiny_1k_3x.pth', (46.2, 41.7)),
+    'maskrcnn_convnext_t_3x_coco': (COCO + 'mask_rcnn_convnext_tiny_1k_3x.pth', (46.2, 41.7)),
+    'cascade_maskrcnn_convnext_t_3x_coco': (
+        COCO + 'cascade_mask_rcnn_convnext_tiny_1k_3x.pth', (50.4, 43.7)),
+    'cascade_maskrcnn_convnext_s_3x_coco': (
+        COCO + 'cascade_mask_rcnn_convnext_small_1k_3x.pth', (51.9, 45.0)),
+    'cascade_maskrcnn_convnext_b_3x_coco': (
+        COCO + 'cascade_mask_rcnn_convnext_base_1k_3x.pth', (52.7, 45.6)),
+    'cascade_maskrcnn_convnext_b_in22k_3x_coco': (
+        COCO + 'cascade_mask_rcnn_convnext_base_22k_3x.pth', (54.0, 46.9)),
+    'cascade_maskrcnn_convnext_l_in22k_3x_coco': (
+        COCO + 'cascade_mask_rcnn_convnext_large_22k_3x.pth', (54.8, 47.6)),
+    'cascade_maskrcnn_convnext_xl_in22k_3x_coco': (
+        COCO + 'cascade_mask_rcnn_convnext_xlarge_22k_3x.pth', (55.2, 47.7)),
+    'upernet_convnext_t_160k_ade20k': (ADE + 'upernet_convnext_tiny_1k_512x512.pth', (46.0, 46.7)),
+    'upernet_convnext_s_160k_ade20k': (ADE + 'upernet_convnext_small_1k_512x512.pth', (48.7, 49.6)),
+    'upernet_convnext_b_160k_ade20k': (ADE + 'upernet_convnext_base_1k_512x512.pth', (49.1, 49.9)),
+    'upernet_convnext_b_in22k_640_160k_ade20k': (
+        ADE + 'upernet_convnext_base_22k_640x640.pth', (52.6, 53.1)),
+    'upernet_convnext_l_in22k_640_160k_ade20k': (
+        ADE + 'upernet_convnext_large_22k_640x640.pth', (53.2, 53.7)),
+    'upernet_convnext_xl_in22k_640_160k_ade20k': (
+        ADE + 'upernet_convnext_xlarge_22k_640x640.pth', (53.6, 54.0)),
+}
+
+
+def test_each_released_model_is_indexed_with_its_weights_and_the_papers_result():
+    from convnext_backbone.checkpoint import releases
+    found = {r.name: r for r in releases()}  # what `tools/test.py CONFIG released` reads
+    configs = {model['Name']: model['Config'] for _, model in entries()}
+    assert set(found) == set(RELEASED)
+    for name, (url, result) in RELEASED.items():
+        metrics = [v for r in found[name].results for v in (r['Metrics'] or {}).values()]
+        assert (found[name].weights, tuple(metrics)) == (url, result), name
+        assert osp.realpath(found[name].config) == osp.realpath(REPO / configs[name])
+
+
+def test_mim_reads_the_weights_from_the_index():
+    """What ``mim download`` / ``mim search --field weight`` parse (mim's own parser)."""
+    pytest.importorskip('mim')
+    from mim.commands.search import convert2df
+    from modelindex.load_model_index import load
+    table = convert2df(load(str(PACKAGE_DIR / '.mim' / 'model-index.yml')))
+    weights = table['weight'].dropna().to_dict()
+    assert weights == {name: url for name, (url, _) in RELEASED.items()}
+
+
+def test_released_weights_need_a_url_a_result_and_a_file_name_of_their_own(tmp_path):
+    (tmp_path / 'configs' / 'a').mkdir(parents=True)
+    for name in ('x', 'y', 'z'):
+        (tmp_path / 'configs' / 'a' / f'{name}.py').write_text('')
+    model = {'In Collection': 'C', 'Metadata': {'Training Data': 'COCO', 'Parameters (M)': 1,
+                                                'FLOPs (G)': 1}}
+    result = [{'Task': 'Object Detection', 'Dataset': 'COCO', 'Metrics': {'box AP': 1.0}}]
+    (tmp_path / 'configs' / 'a' / 'metafile.yml').write_text(yaml.safe_dump({
+        'Collections': [{'Name': 'C'}], 'Models': [
+            {**model, 'Name': 'x', 'Config': 'configs/a/x.py', 'Results': result,
+             'Weights': 'dl/x.pth'},
+            {**model, 'Name': 'y', 'Config': 'configs/a/y.py', 'Results': [
+                {**result[0], 'Metrics': None}], 'Weights': 'https://a.example/y.pth'},
+            {**model, 'Name': 'z', 'Config': 'configs/a/z.py', 'Results': result,
+             'Weights': 'https://b.example/y.pth'}]}))
+    (tmp_path / 'model-index.yml').write_text(yaml.safe_dump(
+        {'Import': ['configs/a/metafile.yml']}))
+    found = problems(tmp_path)
+    assert "configs/a/metafile.yml: x's Weights 'dl/x.pth' is not an http(s) URL" in found
+    assert 'configs/a/metafile.yml: y names released Weights but no published result ' \
+           '(Metrics)' in found
+    assert any(line.startswith('the file name y.pth ends different Weights URLs') for line in found)

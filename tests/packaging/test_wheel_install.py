@@ -244,3 +244,18 @@ def test_mim_search_lists_the_shipped_configs(installed):
     for name in ('maskrcnn_convnext_t_3x_coco', 'upernet_convnextv2_atto_160k_ade20k',
                  'maskrcnn_convnext_toy_coco'):
         assert name in out
+
+
+def test_the_installed_index_names_the_released_weights_of_the_installed_configs(installed):
+    """``released`` read from the installed package's model index (copies, not the clone's),
+    for a config given by its installed path and for `mim download`'s copy (by name)."""
+    (installed.cwd / 'cascade_maskrcnn_convnext_t_3x_coco.py').write_text('_base_ = []\n')
+    config = installed.site / 'convnext_backbone' / '.mim' / 'configs' / 'upernet' / \
+        'upernet_convnext_t_160k_ade20k.py'
+    out = installed.output(
+        'from convnext_backbone.checkpoint import find_release\n'
+        f'print(find_release({str(config)!r}).weights)\n'
+        "print(find_release('cascade_maskrcnn_convnext_t_3x_coco.py').weights)")
+    assert out.splitlines()[-2:] == [
+        'https://dl.fbaipublicfiles.com/convnext/ade20k/upernet_convnext_tiny_1k_512x512.pth',
+        'https://dl.fbaipublicfiles.com/convnext/coco/cascade_mask_rcnn_convnext_tiny_1k_3x.pth']

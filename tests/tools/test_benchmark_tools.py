@@ -128,6 +128,9 @@ def test_config_benchmark_reports_images_per_second(config):
     cells = dict(zip(header.strip('|').split('|'), row.strip('|').split('|')))
     cells = {k.strip(): v.strip() for k, v in cells.items()}
     assert cells['batch'] == '2' and cells['shape'] == '64x64'
+    # test time's work: every detection up to max_per_img (20 in the toy), the whole image
+    assert cells['work per image'] == {'maskrcnn_convnext_toy_coco': '20 detections',
+                                       'upernet_convnext_toy_ade20k': 'whole image'}[config]
     # img/s = batch / median, both rounded as printed (median: 3 decimals, img/s: 2)
     median, rate = float(cells['median s/batch']), float(cells['img/s'])
     assert 2 / (median + 5e-4) - 5e-3 <= rate <= 2 / (median - 5e-4) + 5e-3
