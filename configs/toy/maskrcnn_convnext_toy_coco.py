@@ -44,8 +44,8 @@ train_pipeline = [
     ]),
     dict(type='PackDetInputs'),
 ]
-test_pipeline = [
-    dict(type='convnext_backbone.CheckedLoadImageFromFile'),
+test_pipeline = [  # the host's loader, as the full-size configs: the inferencers look for it
+    dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(128, 213), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='PackDetInputs',

@@ -36,8 +36,8 @@ train_pipeline = [
     dict(type='PhotoMetricDistortion'),
     dict(type='PackSegInputs'),
 ]
-test_pipeline = [
-    dict(type='convnext_backbone.CheckedLoadImageFromFile'),
+test_pipeline = [  # the host's loader, as the full-size configs: the inferencers look for it
+    dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(256, 128), keep_ratio=True),
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs'),

@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from doc_commands import doc_argv
 from mmengine.config import Config
 from mmengine.runner import CheckpointLoader, Runner
 from release_layout import (
@@ -57,17 +58,6 @@ def host_config(config, **options):
     if 'roi_head' in cfg.model:
         cfg.model.test_cfg.rcnn.score_thr = 0.0
     cfg.merge_from_dict(options)
-    return cfg
-
-
-def inferencer_config(config):
-    """``host_config`` with the host's own image loading in the test pipeline: the inferencers look
-    for a transform whose type is the literal ``'LoadImageFromFile'`` and refuse any other ("not
-    found in the test pipeline"), ours (``convnext_backbone.CheckedLoadImageFromFile``) included."""
-    cfg = host_config(config)
-    pipeline = cfg.test_dataloader.dataset.pipeline
-    assert pipeline[0].type == 'convnext_backbone.CheckedLoadImageFromFile'
-    pipeline[0] = dict(type='LoadImageFromFile')
     return cfg
 
 
@@ -195,7 +185,7 @@ def test_init_detector_and_det_inferencer_load_a_released_url(release, torch_hom
     a, b = inference_detector(by_url, image), inference_detector(by_file, image)
     assert len(a.pred_instances) > 0
     torch.testing.assert_close(a.pred_instances.bboxes, b.pred_instances.bboxes, rtol=0, atol=0)
-    inferencer = DetInferencer(model=inferencer_config(TOY_DET), weights=url, device='cpu',
+    inferencer = DetInferencer(model=host_config(TOY_DET), weights=url, device='cpu',
                                show_progress=False)
     assert_loaded(inferencer.model, www / DET_FILE)
     assert server.asked(DET_FILE) == 1  # then from the cache
@@ -214,7 +204,7 @@ def test_init_model_and_mmseg_inferencer_load_a_released_url(release, torch_home
     image = np.random.RandomState(0).randint(0, 256, (97, 131, 3), dtype=np.uint8)
     a, b = inference_model(by_url, image), inference_model(by_file, image)
     torch.testing.assert_close(a.seg_logits.data, b.seg_logits.data, rtol=0, atol=0)
-    inferencer = MMSegInferencer(model=inferencer_config(TOY_SEG), weights=url, device='cpu')
+    inferencer = MMSegInferencer(model=host_config(TOY_SEG), weights=url, device='cpu')
     assert_loaded(inferencer.model, www / SEG_FILE)
     assert server.asked(SEG_FILE) == 1
 
@@ -341,29 +331,47 @@ def printed_metrics(output, keys):
     return found
 
 
-def host_metrics(config, checkpoint, work_dir, options):
-    """The metrics of mmengine's own Runner testing ``checkpoint`` from a local file."""
+def host_metrics(config, checkpoint, work_dir, options, dump=None):
+    """The metrics of mmengine's own Runner testing ``checkpoint`` from a local file (``dump``:
+    the detections also pickled there, as ``tools/test.py --out`` does)."""
     cfg = tool_config.load_config(str(REPO / config), options)
     cfg.work_dir, cfg.load_from = str(work_dir), str(checkpoint)
+    if dump is not None:
+        cfg.test_evaluator = [cfg.test_evaluator,
+                              dict(type='DumpDetResults', out_file_path=str(dump))]
     # mmseg's runtime names its visualizer 'visualizer' and mmengine keeps one instance per name
     # in a process: an earlier in-process run's would write into that run's work dir.
     cfg.visualizer.name = f'visualizer_{work_dir.parent.name}'
     return Runner.from_cfg(cfg).test()
 
 
+def assert_same_detections(path_a, path_b):
+    """Two dumps of detections (mmdet's DumpDetResults) hold the same predictions, exactly."""
+    import pickle
+    with open(path_a, 'rb') as a, open(path_b, 'rb') as b:
+        first, second = pickle.load(a), pickle.load(b)
+    assert len(first) == len(second) > 0
+    for one, other in zip(first, second):
+        assert one['img_id'] == other['img_id']
+        pred, ref = one['pred_instances'], other['pred_instances']
+        assert len(pred['scores']) > 0  # score threshold 0: detections to compare
+        for key in ('bboxes', 'scores', 'labels'):
+            assert torch.equal(pred[key], ref[key]), key
+        assert [m['counts'] for m in pred['masks']] == [m['counts'] for m in ref['masks']]
+
+
 @pytest.fixture(scope='module')
-def trained_seg(release, toy_root, tmp_path_factory):
-    """The toy UperNet briefly trained with tools/train.py, saved in the released layout."""
+def trained_seg(release, trained_seg_run):
+    """The toy UperNet briefly trained with tools/train.py (conftest), saved in the released
+    layout."""
     _, www, _ = release
-    work_dir = tmp_path_factory.mktemp('trained')
-    ade = toy_root / 'ade' / 'ADEChallengeData2016'
-    run_tool(REPO / 'tools' / 'train.py', TOY_SEG, '--work-dir', work_dir, '--cfg-options',
-             f'train_dataloader.dataset.data_root={ade}', 'train_dataloader.batch_size=2',
-             'train_cfg.max_iters=2', 'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',
-             'default_hooks.checkpoint.interval=2', 'randomness.seed=0')
-    trained = torch.load(work_dir / 'iter_2.pth', map_location='cpu', weights_only=False)
+    trained = torch.load(trained_seg_run / 'iter_2.pth', map_location='cpu', weights_only=False)
     return save_released(trained['state_dict'], www / TRAINED_SEG_FILE, 'seg', SEG_CLASSES,
                          optimizer=trained['optimizer'])
+
+
+# README.md: the released weights of a config, by name
+BY_NAME = 'python tools/test.py CONFIG released'
 
 
 @pytest.mark.slow
@@ -374,8 +382,9 @@ def test_tools_test_by_name_gives_the_miou_of_the_same_weights_from_a_file(
     ade = toy_root / 'ade' / 'ADEChallengeData2016'
     data = {'test_dataloader.dataset.data_root': str(ade)}
     expected = host_metrics(TOY_SEG, trained_seg, tmp_path / 'host', data)
-    proc = run_tool(REPO / 'tools' / 'test.py', TOY_SEG, 'released', '--work-dir',
-                    tmp_path / 'tool', '--cfg-options', *[f'{k}={v}' for k, v in data.items()])
+    python, *command = doc_argv(BY_NAME, CONFIG=TOY_SEG)
+    proc = run_tool(*command, '--work-dir', tmp_path / 'tool', '--cfg-options',
+                    *[f'{k}={v}' for k, v in data.items()])
     out = proc.stdout + proc.stderr
     assert printed_metrics(out, ['mIoU', 'mAcc', 'aAcc']) == {
         k: round(expected[k], 4) for k in ('mIoU', 'mAcc', 'aAcc')}
@@ -388,18 +397,21 @@ def test_tools_test_by_name_gives_the_miou_of_the_same_weights_from_a_file(
 @pytest.mark.slow
 def test_tools_test_by_url_gives_the_ap_of_the_same_weights_from_a_file(
         release, toy_root, torch_home, tmp_path):
-    """The COCO path: an mmdet 2.11 file by URL. The toy detector is untrained (its AP is 0, so
-    the AP compared here shows the evaluation ran the same way, not that the weights loaded: the
-    line naming all the model's tensors does, and the in-process tests compare outputs)."""
+    """The COCO path: an mmdet 2.11 file by URL. The toy detector's weights are random (its AP
+    is 0): the AP shows the evaluation ran the same way, the detections themselves (every box,
+    score, label and mask kept at score threshold 0, dumped with --out) that the same weights
+    were loaded."""
     server, www, _ = release
     coco = toy_root / 'coco'
     data = {'test_dataloader.dataset.data_root': f'{coco}/',
             'test_evaluator.ann_file': f'{coco}/annotations/instances_val2017.json',
             'model.test_cfg.rcnn.score_thr': 0.0}
-    expected = host_metrics(TOY_DET, www / DET_FILE, tmp_path / 'host', data)
+    host_dump = tmp_path / 'host.pkl'
+    expected = host_metrics(TOY_DET, www / DET_FILE, tmp_path / 'host', data, dump=host_dump)
     proc = run_tool(REPO / 'tools' / 'test.py', TOY_DET, f'{server.url}/{DET_FILE}',
-                    '--work-dir', tmp_path / 'tool', '--cfg-options',
-                    *[f'{k}={v}' for k, v in data.items()])
+                    '--work-dir', tmp_path / 'tool', '--out', tmp_path / 'tool.pkl',
+                    '--cfg-options', *[f'{k}={v}' for k, v in data.items()])
+    assert_same_detections(tmp_path / 'tool.pkl', host_dump)
     out = proc.stdout + proc.stderr
     keys = ['coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50']
     assert printed_metrics(out, keys) == {k: round(expected[k], 4) for k in keys}

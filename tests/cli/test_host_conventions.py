@@ -47,13 +47,32 @@ class _Recorded(Exception):
     """Raised by the stand-in Runner once it has the config: nothing is built."""
 
 
-def _record(into):
+def _record(into, write_results=False):
     def from_cfg(cfg):
         into['cfg'] = cfg
+        test = (lambda: _write_results(cfg)) if write_results else (lambda: None)
         return SimpleNamespace(cfg=cfg, test_evaluator=SimpleNamespace(metrics=into['metrics']),
-                               train=lambda: None, test=lambda: None)
+                               train=lambda: None, test=test)
     into['metrics'] = []
     return from_cfg
+
+
+def _write_results(cfg):
+    """What the evaluators' dumps write at the end of a test, where the config points them."""
+    evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) \
+        else [cfg.test_evaluator]
+    for metric in evaluators:
+        if metric.get('type') == 'DumpDetResults':
+            Path(metric['out_file_path']).write_bytes(b'results')
+        elif metric.get('output_dir'):
+            Path(metric['output_dir'], 'image.png').write_bytes(b'label map')
+
+
+def beside(temporary, out):
+    """Whether ``temporary`` is the hidden name beside ``out`` that our tools write the results
+    to and rename to ``out`` when the test has finished (convnext_backbone.cli.results)."""
+    temporary, out = Path(temporary).absolute(), Path(out).absolute()
+    return temporary.parent == out.parent and temporary.name.startswith(f'.{out.name}')
 
 
 def host_tool(host, name):
@@ -81,7 +100,7 @@ def prepared(host, tool, argv, monkeypatch):
     """(our config, the host's config, the host's extra metrics) for one command line."""
     ours, theirs = {}, {}
     module = load_tool(tool)
-    monkeypatch.setattr(module.ToolRunner, 'from_cfg', _record(ours))
+    monkeypatch.setattr(module.ToolRunner, 'from_cfg', _record(ours, write_results=True))
     module.main(list(argv))
     module = host_tool(host, tool)
     monkeypatch.setattr(module, 'Runner', SimpleNamespace(from_cfg=_record(theirs)))
@@ -134,11 +153,17 @@ def test_test_relative_show_dir_out_and_work_dir(host, in_a_project, monkeypatch
     argv = [TOYS[host], 'model.pth', '--work-dir', 'runs/eval', '--show-dir', 'vis',
             '--out', out, *CFG_OPTIONS[host]]
     ours, theirs, metrics = prepared(host, 'test', argv, monkeypatch)
+    # ours writes the results beside --out and renames them into place when the test is done
+    # (a test that stops half-way leaves no partial results under the name): the same place
     if host == 'mmdet':  # the host appends its dump metric to the built evaluator
         dump = ours.test_evaluator.pop()
         assert dump['type'] == 'DumpDetResults' and len(metrics) == 1
-        assert dump['out_file_path'] == metrics[0].out_file_path == out
+        assert beside(dump['out_file_path'], out) and metrics[0].out_file_path == out
         theirs.test_evaluator = [theirs.test_evaluator]  # the evaluators it had, as a list
+    else:
+        assert beside(ours.test_evaluator.pop('output_dir'), out)
+        assert theirs.test_evaluator.pop('output_dir') == out
+    assert (in_a_project / out).exists()
     assert_same_config(ours, theirs, allowed=OURS_ONLY)
     assert ours.work_dir == 'runs/eval' and ours.load_from == 'model.pth'
     assert os.path.abspath(drawn_to(ours, host)) == os.path.abspath(drawn_to(theirs, host))

@@ -9,13 +9,17 @@ runs it, or why it does not: the table tests/docs/test_doc_commands.py checks bo
   the same command or the same options at a tiny size (``tiny``: test ids, ``how``: which).
 """
 import shlex
-from typing import NamedTuple, Tuple
+from pathlib import Path
+from typing import List, NamedTuple, Tuple
+
+import yaml
 
 DOCS = 'tests/docs/test_doc_commands.py'
 BENCH = 'tests/tools/test_benchmark_tools.py'
 TINY_BENCH = f'{DOCS}::test_benchmark_commands_at_a_tiny_size'
 WHEEL = 'tests/packaging/test_wheel_install.py'
 DEMO = 'tests/packaging/test_make_demo.py'
+RELEASED = 'tests/checkpoint/test_released_weights.py'
 
 
 class Run(NamedTuple):
@@ -42,6 +46,18 @@ STEP_SECONDS = {('backbone', 8, 224): (0.6, 1.8), ('backbone', 2, 512): (0.6, 1.
                 ('maskrcnn', 2, 320): (3.1, 6.5), ('maskrcnn', 2, 512): (6.0, 12.0),
                 ('upernet', 2, 512): (9.3, 20.0), ('with_cp', 2, 512): (0.0, 2.2)}
 DEFAULTS = {'backbone': (8, 224), 'maskrcnn': (2, 320), 'upernet': (2, 512), 'with_cp': (2, 512)}
+
+
+def released_configs() -> List[str]:
+    """The configs the model index gives released weights (``Weights``), as the docs name them."""
+    repo = Path(__file__).resolve().parents[2]
+    index = yaml.safe_load((repo / 'model-index.yml').read_text())
+    configs = []
+    for metafile in index['Import']:
+        for model in yaml.safe_load((repo / metafile).read_text()).get('Models') or ():
+            if model.get('Weights'):
+                configs.append(model['Config'])
+    return configs
 
 
 def _options(text):
@@ -367,4 +383,47 @@ REGISTRY = {
         'test_trusted_full_training_checkpoint_still_resumes', 'in-process'),
     'python tools/train.py CONFIG --work-dir work_dirs/run --resume': Run(
         'tests/tools/test_train_test_tools.py::test_toy_detection_resumes'),
+    # docs/mixed_precision.md: the detector in bf16
+    'python tools/train.py configs/toy/maskrcnn_convnext_toy_coco.py --amp-dtype bfloat16': Run(
+        'tests/engine/test_cpu_autocast.py::'
+        'test_train_tool_amp_dtype_bfloat16_trains_the_toy_in_bf16', 'on CPUs with bf16'),
+    # README.md and docs/model_zoo.md: the released weights
+    'python tools/test.py CONFIG released': Run(
+        f'{RELEASED}::test_tools_test_by_name_gives_the_miou_of_the_same_weights_from_a_file',
+        'the toy UperNet released by a local server standing in for the release site'),
+    'mim download convnext_backbone --config cascade_maskrcnn_convnext_t_3x_coco --dest DIR':
+        Listed('needs internet (the released weights, 1.2 GB)',
+               (f'{RELEASED}::test_mim_download_fetches_a_config_and_its_released_weights',),
+               'same options'),
+    # docs/benchmarks.md: the zoo's CPU times, the bf16 measurement's data
+    'OMP_NUM_THREADS=2 python tools/benchmark.py CONFIG --shape 800 1333 --threads 2 --warmup 0 '
+    '--iters 1 --device cpu': Listed(
+        'measurement run: 1-3 minutes per config (full-size detectors at 1333x800)',
+        (f'{BENCH}::test_config_benchmark_reports_images_per_second',), 'same options'),
+    'OMP_NUM_THREADS=2 python tools/benchmark.py CONFIG --shape 512 2048 --threads 2 --warmup 0 '
+    '--iters 1 --device cpu': Listed(
+        'measurement run: 1-2 minutes per config (full-size UperNets, slide windows)',
+        (f'{BENCH}::test_config_benchmark_reports_images_per_second',), 'same options'),
+    'OMP_NUM_THREADS=2 python tools/benchmark.py CONFIG --shape 640 2560 --threads 2 --warmup 0 '
+    '--iters 1 --device cpu': Listed(
+        'measurement run: 1-3 minutes per config (full-size UperNets, slide windows)',
+        (f'{BENCH}::test_config_benchmark_reports_images_per_second',), 'same options'),
+    'python tools/make_toy_data.py --root /tmp/toy': Listed(
+        'measurement run: the full-size toy sets (about a minute) for the bf16 timing',
+        ('tests/tools/test_make_toy_data.py::test_output_is_byte_identical_across_runs',),
+        'same options'),
 }
+
+# docs/model_zoo.md: each released config evaluated (and UperNets with --tta), from the model
+# index; the commands the table has beside its literal keys
+RELEASED_DATA = ('needs the released weights (internet) and COCO val2017 / ADE20K val '
+                 '(docs/datasets.md): the paper\'s numbers')
+GENERATED = {
+    f'python tools/test.py {config} released{extra}': Listed(
+        RELEASED_DATA,
+        (f'{RELEASED}::test_tools_test_by_name_gives_the_miou_of_the_same_weights_from_a_file',
+         f'{RELEASED}::test_tools_test_by_url_gives_the_ap_of_the_same_weights_from_a_file'),
+        'same options')
+    for config in released_configs()
+    for extra in (('', ' --tta') if '/upernet/' in config else ('',))}
+REGISTRY.update(GENERATED)

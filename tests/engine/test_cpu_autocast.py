@@ -20,7 +20,7 @@ from convnext_backbone.engine import (
 from convnext_backbone.models import ConvNeXt
 
 from checkpoint_layouts import randomise_
-from conftest import REPO, run_tool
+from conftest import REPO, run_tool, toy_det_options, toy_seg_options
 
 needs_bf16 = pytest.mark.skipif(not cpu_supports_bf16(), reason='CPU without bf16 support')
 TINY = dict(depths=[1, 1, 2, 1], channels=[8, 16, 24, 32], grn=True)
@@ -213,26 +213,36 @@ def test_amp_config_without_gpu(dtype, supported, wrapper, notice, monkeypatch, 
     assert notice in out.out + out.err
 
 
-TRAIN_BF16 = 'python tools/train.py configs/toy/upernet_convnext_toy_ade20k.py --amp-dtype bfloat16'
+# docs/mixed_precision.md: both toys trained in bf16 (the detector with its mmcv ops in fp32)
+TRAIN_BF16_SEG = ('python tools/train.py configs/toy/upernet_convnext_toy_ade20k.py '
+                  '--amp-dtype bfloat16')
+TRAIN_BF16_DET = ('python tools/train.py configs/toy/maskrcnn_convnext_toy_coco.py '
+                  '--amp-dtype bfloat16')
 
 
 @needs_bf16
 @pytest.mark.slow
-def test_train_tool_amp_dtype_bfloat16_trains_the_toy_in_bf16(toy_root, tmp_path):
-    """``tools/train.py --amp-dtype bfloat16`` on the toy UperNet, the docs' command with a work
-    dir and a two-iteration run on the toy set: the notice, the wrapper in the run's saved
-    config, finite losses, a checkpoint."""
-    ade = toy_root / 'ade' / 'ADEChallengeData2016'
-    options = [f'{loader}.dataset.data_root={ade}' for loader in
-               ('train_dataloader', 'val_dataloader', 'test_dataloader')]
-    python, *command = doc_argv(TRAIN_BF16)  # docs/mixed_precision.md, as written
-    proc = run_tool(*command, '--work-dir', tmp_path, '--cfg-options',
-                    *options, 'train_dataloader.batch_size=2', 'train_cfg.max_iters=2',
-                    'train_cfg.val_interval=2', 'default_hooks.logger.interval=1',
-                    'default_hooks.checkpoint.interval=2')
+@pytest.mark.parametrize('toy', ['maskrcnn', 'upernet'])
+def test_train_tool_amp_dtype_bfloat16_trains_the_toy_in_bf16(toy, toy_root, tmp_path):
+    """``tools/train.py --amp-dtype bfloat16`` on the toy UperNet and the toy Mask R-CNN, the
+    docs' commands with a work dir and a two-iteration run on the toy set: the notice, the
+    wrapper in the run's saved config, finite losses, a checkpoint."""
+    if toy == 'upernet':  # docs/mixed_precision.md, as written
+        python, *command = doc_argv(TRAIN_BF16_SEG)
+        options = [*toy_seg_options(toy_root / 'ade' / 'ADEChallengeData2016'),
+                   'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+                   'default_hooks.checkpoint.interval=2']
+        done, checkpoint = 'Iter(train) [2/2]', 'iter_2.pth'
+    else:  # one epoch of two iterations, no validation
+        python, *command = doc_argv(TRAIN_BF16_DET)
+        options = [*toy_det_options(toy_root / 'coco'), 'train_cfg.max_epochs=1',
+                   'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=1']
+        done, checkpoint = 'Epoch(train) [1][2/2]', 'epoch_1.pth'
+    proc = run_tool(*command, '--work-dir', tmp_path, '--cfg-options', *options,
+                    'default_hooks.logger.interval=1')
     out = proc.stdout + proc.stderr
     assert 'runs with bf16 autocast on the CPU' in out
     saved = Config.fromfile(next(tmp_path.glob('*/vis_data/config.py')))
     assert saved.optim_wrapper.type == 'convnext_backbone.CPUAutocastOptimWrapper'
-    assert 'Iter(train) [2/2]' in out and ' loss: nan' not in out
-    assert (tmp_path / 'iter_2.pth').is_file()
+    assert done in out and ' loss: nan' not in out
+    assert (tmp_path / checkpoint).is_file()
