@@ -74,16 +74,18 @@ def dataset_classes(cfg, dataset: Mapping,
 
 
 def _host_class(cfg, registry: str, name) -> Optional[type]:
-    """The class the config's scope registers under ``name`` (None if unknown)."""
+    """The class the config's scope registers under ``name`` (None if unknown, or if the name is
+    a builder function, e.g. a test-time wrapper's: its dict is looked through)."""
     if not isinstance(name, str):
         return None
     scope = cfg.get('default_scope') or 'mmengine'
     if '.' in name:
         scope, name = name.split('.', 1)
     try:
-        return getattr(importlib.import_module(f'{scope}.registry'), registry).get(name)
+        found = getattr(importlib.import_module(f'{scope}.registry'), registry).get(name)
     except Exception:  # an unknown scope or type is check_type_names' or the Runner's to say
         return None
+    return found if isinstance(found, type) else None
 
 
 def constructor_arguments(cls: type) -> Dict[str, object]:

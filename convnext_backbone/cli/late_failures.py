@@ -5,9 +5,10 @@ Each was seen with the toy configs through tools/train.py (docs/reliability.md l
 tried and what happened):
 
 * an evaluator's ``ann_file`` that does not exist (mmengine's Errno line without the key), or
-  that holds other images than the dataset it scores (COCO's own ids: pycocotools' "Results do
-  not correspond to current coco set" at the first validation; ids that happen to overlap, as
-  the toy sets': a metric computed against the wrong annotations, silently);
+  that does not hold the images of the dataset it scores under their ids (another split of
+  COCO: pycocotools' "Results do not correspond to current coco set" at the first validation;
+  ids that happen to overlap with other file names: a metric of the wrong images, silently).
+  Other annotations of the same images are a valid run (other ground truth on purpose);
 * ``save_best`` naming a metric the evaluators do not produce (``KeyError`` after the first
   validation; or mmengine's "Cannot infer the rule" for an unknown name);
 * ``IoUMetric.iou_metrics`` naming an unknown metric (``KeyError`` at the first validation);
@@ -109,22 +110,6 @@ def _images(data: dict) -> Dict[object, str]:
             if isinstance(image, dict)}
 
 
-def _boxes(data: dict) -> Optional[Dict[object, list]]:
-    """``{image id: sorted (category name, box to the pixel)}`` of an instance file (None for
-    other files, e.g. panoptic ones)."""
-    annotations = data.get('annotations') or []
-    if not annotations or not all(isinstance(a, dict) and 'bbox' in a for a in annotations):
-        return None
-    names = {c.get('id'): c.get('name') for c in data.get('categories') or ()
-             if isinstance(c, dict)}
-    found: Dict[object, list] = {}
-    for a in annotations:
-        box = tuple(round(float(v)) for v in a['bbox']) if isinstance(a['bbox'], list) else ()
-        found.setdefault(a.get('image_id'), []).append((str(names.get(a.get('category_id'))),
-                                                        box))
-    return {k: sorted(v) for k, v in found.items()}
-
-
 def _differ(theirs: dict, ours: dict) -> Optional[str]:
     """How the evaluator's file differs from the dataset's on the dataset's images."""
     their_images, our_images = _images(theirs), _images(ours)
@@ -132,13 +117,8 @@ def _differ(theirs: dict, ours: dict) -> Optional[str]:
     if other:
         return (f'{len(other)} of its {len(our_images)} images are not there under their ids, '
                 f'e.g. id {other[0]!r} ({our_images[other[0]]})')
-    their_boxes, our_boxes = _boxes(theirs), _boxes(ours)
-    if their_boxes is None or our_boxes is None:
-        return None  # e.g. a panoptic dataset scored with the instances file of its images
-    other = [i for i in our_images if their_boxes.get(i, []) != our_boxes.get(i, [])]
-    if other:
-        return (f'the same images, but other objects on {len(other)} of the '
-                f'{len(our_images)}, e.g. image {other[0]!r} ({our_images[other[0]]})')
+    # The same images with other objects is a run the host does on purpose (other ground truth
+    # for the same images, e.g. a model's detections): not refused.
     return None
 
 

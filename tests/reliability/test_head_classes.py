@@ -95,6 +95,17 @@ def test_heads_counting_their_own_labels_are_left_alone(host_config):
         check(cfg, 'train_dataloader')
 
 
+def test_a_test_time_wrapper_is_looked_through():
+    """``--tta`` wraps the model in a builder function (``convnext_backbone.TTAWithTestCfg``):
+    its heads are the wrapped model's, checked as they are."""
+    cfg = Config.fromfile(TOY / 'upernet_convnext_toy_ade20k.py')
+    cfg.model = dict(**cfg.tta_model, module=cfg.model)
+    check(cfg, 'test_dataloader')
+    cfg.model.module.decode_head.num_classes = 6
+    with pytest.raises(DataError, match='model.module.decode_head.num_classes = 6'):
+        check(cfg, 'test_dataloader')
+
+
 # The hosts as the oracle ------------------------------------------------------------------------
 
 CLASSIFIERS = ('fc_cls', 'cls_branches', 'cls_embed', 'conv_seg')  # mmdet's / mmseg's names

@@ -5,6 +5,9 @@ tools/train.py to show it is refused before any training. What the host does wit
 (seen through tools/train.py on the toys) is listed in docs/reliability.md; the metric names
 ``save_best`` is checked against are compared with what the hosts' metrics report."""
 import copy
+import json
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -37,12 +40,24 @@ def toy(config, root):
     return cli_config.load_config(config, options)
 
 
+def other_split(root):
+    """The toy val annotations as another split of COCO holds its images: other ids (COCO's
+    splits share none)."""
+    data = json.loads(Path(root, 'coco', 'annotations', 'instances_val2017.json').read_text())
+    for entry in (*data['images'], *data['annotations']):
+        key = 'id' if 'file_name' in entry else 'image_id'
+        entry[key] += 1_000_000
+    path = Path(tempfile.mkdtemp(prefix='other_split-')) / 'instances_other2017.json'
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
 # case -> (config, the mistake, what the message names)
 CASES = {
     'evaluator_ann_file_missing': (DET, lambda r: {'val_evaluator.ann_file': f'{r}/coco/x.json'},
                                    'val_evaluator.ann_file = '),
     'evaluator_ann_file_of_other_images': (
-        DET, lambda r: {'val_evaluator.ann_file': f'{r}/coco/annotations/instances_train2017.json'},
+        DET, lambda r: {'val_evaluator.ann_file': other_split(r)},
         'is not the annotation file of the val_dataloader dataset'),
     'save_best_unknown_metric': (DET, lambda r: {'default_hooks.checkpoint.save_best':
                                                  'coco/bbox_AP'}, "save_best = 'coco/bbox_AP'"),
@@ -86,6 +101,22 @@ def test_another_file_with_the_same_images_passes(toy_root, tmp_path):
                             'instances_val2017.json').read_text())
     cfg = toy(DET, toy_root)
     cfg.val_evaluator.ann_file = str(copy_of_val)
+    check_late_failures(cfg)
+
+
+def test_other_annotations_of_the_same_images_pass(toy_root, tmp_path):
+    """Other ground truth for the same images (here one object less on every image), as a user
+    scores a model against another model's detections: the host runs it, so do we."""
+    data = json.loads((toy_root / 'coco' / 'annotations' / 'instances_val2017.json').read_text())
+    seen, kept = set(), []
+    for annotation in data['annotations']:
+        if annotation['image_id'] in seen:
+            kept.append(annotation)
+        seen.add(annotation['image_id'])
+    data['annotations'] = kept
+    (tmp_path / 'other.json').write_text(json.dumps(data))
+    cfg = toy(DET, toy_root)
+    cfg.val_evaluator.ann_file = str(tmp_path / 'other.json')
     check_late_failures(cfg)
 
 
