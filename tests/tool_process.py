@@ -63,6 +63,20 @@ def _fresh_sys_path(pythonpath: str) -> tuple:
     return tuple(json.loads(out)[1:])
 
 
+#: CPU seconds of the forked tool processes so far (theirs and their children's): a forked run
+#: is not a child of the test process, so its time is not in the test process's own rusage.
+cpu_seconds = 0.0
+
+
+def _report_cpu(path: str) -> None:
+    import resource
+    used = sum(getattr(resource.getrusage(who), field) for who in
+               (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for field in ('ru_utime', 'ru_stime'))
+    with open(path, 'w') as f:
+        f.write(repr(used))
+
+
 def _become_tool(script: str, argv: list, cwd: str, env: dict, sys_path: tuple,
                  out: str, err: str) -> None:
     """The child: the tool's process from here on."""
@@ -78,7 +92,10 @@ def _become_tool(script: str, argv: list, cwd: str, env: dict, sys_path: tuple,
                                   errors='backslashreplace')
     sys.argv = [script, *argv]
     sys.path[:] = [os.path.dirname(os.path.abspath(script)), *sys_path]
-    runpy.run_path(script, run_name='__main__')
+    try:
+        runpy.run_path(script, run_name='__main__')
+    finally:
+        _report_cpu(out + '.cpu')
 
 
 @functools.lru_cache(maxsize=None)
@@ -110,7 +127,17 @@ def run(command: Sequence[str], cwd, env: Optional[Mapping[str, str]] = None,
             process.kill()
             process.join()
             raise subprocess.TimeoutExpired(command, timeout, _read(out), _read(err))
+        _count_cpu(out + '.cpu')
         return subprocess.CompletedProcess(command, process.exitcode, _read(out), _read(err))
+
+
+def _count_cpu(path: str) -> None:
+    global cpu_seconds
+    try:
+        with open(path) as f:
+            cpu_seconds += float(f.read())
+    except (OSError, ValueError):  # a tool that left through os._exit reports nothing
+        pass
 
 
 def _read(path: str) -> str:
