@@ -162,24 +162,19 @@ def host_model_index_parsed_once():
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """How two workers share the suite (pytest.ini: ``--dist loadgroup``).
+    """How two workers share the suite (pytest.ini: ``--dist loadscope``: each module is one
+    unit of work, run by one worker, so a module-scoped fixture (a toy training, an installed
+    wheel, an exported graph) is built once).
 
-    - The tests of a module that share a module-scoped fixture (a toy training, an installed
-      wheel, an exported graph) go to one worker as one unit: the fixture is built once, not
-      once per worker that happens to get one of its tests.
-    - The modules that hold end-to-end runs (marked slow) come first, each module's tests
-      still together: the long units start early and the many short tests fill the end, so
-      the two workers finish together instead of one waiting on a late long run.
-    The tests themselves are unchanged; only the order and the worker differ."""
+    The modules that hold end-to-end runs (marked slow) come first: the long units start early
+    and the many short modules fill the end, so the two workers finish together instead of one
+    waiting on a late long run. The tests themselves are unchanged; only the order differs."""
     first = {}
     for index, item in enumerate(items):
         module = item.nodeid.split('::')[0]
         first.setdefault(module, index)
         if item.get_closest_marker('slow') is not None:
             first[module] = min(first[module], index - len(items))
-        if any(defs and defs[-1].scope in ('module', 'class', 'package')
-               for defs in item._fixtureinfo.name2fixturedefs.values()):
-            item.add_marker(pytest.mark.xdist_group(module))
     order = {id(item): (first[item.nodeid.split('::')[0]], index)
              for index, item in enumerate(items)}
     items.sort(key=lambda item: order[id(item)])
