@@ -233,8 +233,9 @@ def bf16_support(flags, env: Mapping[str, str]) -> Optional[str]:
     """How oneDNN runs bf16 matmuls and convolutions here (torch's
     ``_is_mkldnn_bf16_supported`` asks oneDNN for AVX-512 or AVX2 with AVX-NE-CONVERT):
     ``'AMX'``, ``'native'`` (AVX512-BF16 instructions), ``'converted'`` (AVX-512 or
-    AVX-NE-CONVERT convert to and from bf16 around fp32 arithmetic), or ``''`` (no bf16 kernels: an AVX2 CPU, or oneDNN capped below AVX-512); ``None``
-    where the CPU's flags cannot be read."""
+    AVX-NE-CONVERT convert to and from bf16 around fp32 arithmetic), or ``''`` (no bf16
+    kernels: an AVX2 CPU, or oneDNN capped below AVX-512); ``None`` where the CPU's flags
+    cannot be read."""
     features = onednn_features(flags, env)
     if features is None:
         return None

@@ -3,6 +3,7 @@
 a library names no ISA (MKL on AMD CPUs; the run goes on and the report says so), refused where a
 library contradicts the label (AVX-512 asked of an AVX2 CPU)."""
 import pytest
+import torch
 from cpu_kinds import cases, reports
 
 from benchmarking.isa import check_isa, describe, isa_verdicts
@@ -56,3 +57,23 @@ def test_native_checks_nothing_and_names_what_runs():
                            'support (inner_product brg_matmul:avx512_core')
     assert line.endswith('MKL Intel(R) Architecture processors (names no instruction set on this '
                          'AMD CPU)')
+
+
+def test_record_cpu_collects_what_the_readings_read(tmp_path):
+    """tools/benchmarking/record_cpu.py (how a kind's fixture is made): what it collects here
+    reads as this machine's live state, and its YAML loads back as it was written."""
+    import yaml
+
+    from convnext_backbone import cpu_isa
+
+    from benchmarking import record_cpu
+    collected = record_cpu.collect()
+    assert cpu_isa.parse_cpuinfo(collected['cpuinfo']) == cpu_isa.read_cpuinfo()
+    assert collected['aten'] == torch.backends.cpu.get_cpu_capability()
+    assert isinstance(collected['bf16_supported'], bool)
+    text = yaml.dump({'native': {k: {'source': 'real', 'value': v} for k, v in collected.items()}},
+                     Dumper=record_cpu._Block, sort_keys=False, width=1000)
+    loaded = yaml.safe_load(text)['native']
+    assert {k: v['value'] for k, v in loaded.items()} == collected
+    with pytest.raises(SystemExit, match='usage: python tools/benchmarking/record_cpu.py'):
+        record_cpu.main([])
