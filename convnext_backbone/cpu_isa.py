@@ -56,6 +56,7 @@ def read_cpuinfo(path: str = '/proc/cpuinfo') -> CpuInfo:
 
 
 def vendor_name(vendor: str) -> str:
+    """``GenuineIntel`` -> ``Intel``, ``AuthenticAMD`` -> ``AMD`` (others as they are)."""
     return {'GenuineIntel': 'Intel', 'AuthenticAMD': 'AMD'}.get(vendor, vendor or 'unknown')
 
 
