@@ -1,5 +1,6 @@
 """The README's first command works every time: `make demo` / `make demo-seg` run again train
-afresh, replacing the demo's own earlier checkpoints on purpose, and evaluate. `make demo` itself
+afresh, replacing the demo's own earlier checkpoints on purpose, evaluate, and end with the
+result and whether it is in the stated range (tools/demo_result.py). `make demo` itself
 runs twice, shrunk with DEMO_OPTIONS to a two-iteration run on the shared toy data (`-o setup`:
 the environment is the one running these tests); `make demo-seg` is the same recipe, checked as
 make prints it (the overwrite itself: tests/reliability/test_work_dir.py)."""
@@ -43,6 +44,9 @@ def test_make_demo_twice_trains_again_and_evaluates_both_times(toy_root, tmp_pat
     assert f'make demo: training afresh, replacing the earlier demo\'s checkpoints in {work_dir}' \
         in second
     assert 'coco/bbox_mAP' in second and 'coco/segm_mAP' in second
+    # shrunk by DEMO_OPTIONS: the last line gives the result without judging it
+    result, = [li for li in second.splitlines() if li.startswith('make demo result: box AP ')]
+    assert "the run was changed (make's DEMO_OPTIONS / TOY_OPTIONS)" in result
     assert (work_dir / 'epoch_1.pth').stat().st_mtime_ns > before  # trained again
     assert len(list((work_dir / 'predictions').glob('*.jpg'))) == 2  # both toy val images
 
@@ -61,5 +65,9 @@ def test_both_demos_replace_their_own_work_dir_and_evaluate_what_they_trained(ta
     lines = [' '.join(line.split()) for line in proc.stdout.replace('\\\n', ' ').splitlines()]
     train, = [line for line in lines if line.startswith('python tools/train.py')]
     test, = [line for line in lines if line.startswith('python tools/test.py')]
-    assert train == f'python tools/train.py {config} --work-dir {work_dir} --overwrite-checkpoints'
+    assert train == (f'python tools/train.py {config} --work-dir {work_dir} '
+                     '--overwrite-checkpoints --cfg-options randomness.seed=0')  # DEMO_SEED
     assert test.startswith(f'python tools/test.py {config} "$(cat {work_dir}/last_checkpoint)"')
+    # the last line: the result and whether it is in the stated range (tools/demo_result.py)
+    demo = 'det' if target == 'demo' else 'seg'
+    assert lines[-1] == f'python tools/demo_result.py {demo} {work_dir}/test --changed ""'
