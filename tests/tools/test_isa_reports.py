@@ -57,6 +57,10 @@ def test_native_checks_nothing_and_names_what_runs():
                            'support (inner_product brg_matmul:avx512_core')
     assert line.endswith('MKL Intel(R) Architecture processors (names no instruction set on this '
                          'AMD CPU)')
+    # a torch build whose MKL prints nothing: said, and not a contradiction
+    found['mkl_verbose'] = ''
+    assert describe(found, 'avx2').endswith('MKL no verbose output (cannot tell what it runs)')
+    assert isa_verdicts('avx512', found)['MKL'] is None
 
 
 def test_record_cpu_collects_what_the_readings_read(tmp_path):

@@ -120,8 +120,10 @@ def describe(found: Dict[str, str], isa: str = 'native') -> str:
     dnn = found['onednn_verbose']
     line = cpu_isa.onednn_isa_line(dnn) or 'ISA line printed earlier in this process'
     kernels = ', '.join(f'{op} {impl}' for op, impl in cpu_isa.onednn_kernels(dnn)) or 'none seen'
-    mkl = cpu_isa.mkl_processor(found['mkl_verbose']) or 'no verbose output'
-    if cpu_isa.mkl_isa(found['mkl_verbose']) is None:
+    mkl = cpu_isa.mkl_processor(found['mkl_verbose'])
+    if mkl is None:
+        mkl = 'no verbose output (cannot tell what it runs)'
+    elif cpu_isa.mkl_isa(found['mkl_verbose']) is None:
         vendor = cpu_isa.vendor_name(cpu_isa.parse_cpuinfo(found.get('cpuinfo', '')).vendor)
         mkl += f' (names no instruction set on this {vendor} CPU'
         if isa != 'native':
