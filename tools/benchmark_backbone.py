@@ -232,7 +232,7 @@ def main(argv=None):
     print(f'- machine: {machine()}; denormals flushed: {not args.keep_denormals}; {heap}')
     if args.device == 'cuda':
         print(f'- GPU: {gpu_name()}; peak MB = CUDA memory allocated during a step')
-    print(f'- ISA in use (--isa {args.isa}): {isa.describe(in_use)}')
+    print(f'- ISA in use (--isa {args.isa}): {isa.describe(in_use, args.isa)}')
     print(f'- load average (1/5/15 min) at start {"/".join(f"{v:.2f}" for v in load_start)}, '
           f'at end {"/".join(f"{v:.2f}" for v in load_end)}')
     gemm = '8192x8192 ' + args.dtype if args.device == 'cuda' else '2048x2048 fp32'

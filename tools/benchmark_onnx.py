@@ -31,6 +31,7 @@ import time
 
 import torch
 
+from convnext_backbone import cpu_isa
 from convnext_backbone.deploy import OnnxModel, build_model, export_onnx, load_config, wrap
 from convnext_backbone.deploy.calibration import calibration_inputs
 from convnext_backbone.deploy.driver import task_of
@@ -53,20 +54,10 @@ OLD_PATHS = {'configs/upernet/upernet_convnext_t_160k_ade20k.py':
 
 
 def cpu_description() -> str:
-    model, flags = platform.processor() or 'unknown CPU', set()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name') and model in ('', 'unknown CPU', 'x86_64'):
-                    model = line.split(':', 1)[1].strip()
-                if line.startswith('flags'):
-                    flags = set(line.split(':', 1)[1].split())
-    except OSError:
-        pass
-    isa = 'AVX-512' if 'avx512f' in flags else 'AVX2' if 'avx2' in flags else 'no AVX2'
-    extra = [name for flag, name in (('avx512_vnni', 'VNNI'), ('amx_tile', 'AMX'))
-             if flag in flags]
-    return f'{model}, {isa}' + (f' ({", ".join(extra)})' if extra else '')
+    """The CPU for the report: model, vendor, ISA and the extensions onnxruntime's int8 kernels
+    use (VNNI; AMX), from the CPU's flags (:mod:`convnext_backbone.cpu_isa`)."""
+    info = cpu_isa.read_cpuinfo()
+    return cpu_isa.describe_cpu(info._replace(model=info.model or platform.processor()))
 
 
 def eager_runner(case, model, images):

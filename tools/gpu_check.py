@@ -209,11 +209,11 @@ def environment(device: str) -> Dict[str, str]:
 
 
 def _cpu_name() -> str:
-    try:
-        with open('/proc/cpuinfo') as f:
-            return next(line.split(':', 1)[1].strip() for line in f if 'model name' in line)
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
+    """Model, vendor, ISA and extensions (:func:`convnext_backbone.cpu_isa.describe_cpu`)."""
+    from convnext_backbone import cpu_isa
+    info = cpu_isa.read_cpuinfo()
+    return cpu_isa.describe_cpu(info._replace(model=info.model or platform.processor()
+                                              or platform.machine()))
 
 
 def report(env: Dict[str, str], results: Sequence[Result], argv: Sequence[str]) -> str:

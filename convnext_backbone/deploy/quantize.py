@@ -13,10 +13,12 @@ Two modes of onnxruntime's quantization, as data (:data:`MODES`):
   usable without any image, but the Convs stay fp32 (onnxruntime's dynamic ``ConvInteger``
   is slower than its fp32 convolution).
 
-Weights use 7 of their 8 bits (``reduce_range``, both modes): x86 CPUs without VNNI (AVX2,
-and AVX-512 before VNNI) add uint8 x int8 products in pairs into int16 registers, which
-saturate with full-range weights (2 x 255 x 127 > 32767); 7-bit weights cannot
-(2 x 255 x 64 < 32767), so one graph gives the same results on every x86 CPU.
+Weights use 7 of their 8 bits (``reduce_range``, both modes), whatever CPU quantizes: x86 CPUs
+without VNNI (AVX2 without AVX-VNNI, Intel AVX-512 before Cascade Lake, AMD before Zen 4) add
+uint8 x int8 products in pairs into int16 registers, which saturate with full-range weights
+(2 x 255 x 127 > 32767); 7-bit weights cannot (2 x 255 x 64 < 32767), so the integer layers of
+one graph compute the same on every x86 CPU (onnxruntime picks its kernels by the CPU it runs
+on, not by the one that quantized). Nothing here depends on the CPU.
 Layers listed in :data:`KEEP_FP32` stay fp32: the last layer of each head, whose output is a
 score, a box offset or a mask logit (where an int8 error is an error of the result itself).
 """

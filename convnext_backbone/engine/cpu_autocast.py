@@ -23,6 +23,7 @@ see fp32. The backbone, neck and the heads' own layers (and DETR-style encoders/
 in bf16. An op that still meets bf16 without a CPU kernel ends with a
 :class:`CPUAutocastError` that says so.
 """
+import os
 from contextlib import ExitStack, contextmanager
 from typing import Iterator, List, Union
 
@@ -30,6 +31,7 @@ import torch
 from mmengine.optim import OptimWrapper
 from torch import nn
 
+from .. import cpu_isa
 from ..config_schema import Schema, Value
 from ..registry import OPTIM_WRAPPERS
 
@@ -39,8 +41,11 @@ CPU_AUTOCAST_DTYPES = ('bfloat16',)
 
 
 def cpu_supports_bf16() -> bool:
-    """oneDNN runs bf16 kernels on this CPU (AVX-512 BW/VL/DQ, AVX512-BF16 or AMX): bf16
-    matmuls and convolutions are fast there, not emulated element by element."""
+    """oneDNN runs bf16 kernels here, as torch asks oneDNN (AVX-512 F/BW/VL/DQ, or AVX2 with
+    AVX-NE-CONVERT, within ``ONEDNN_MAX_CPU_ISA``): bf16 matmuls and convolutions run in
+    oneDNN, not emulated element by element. Native bf16 arithmetic needs AVX512-BF16 (Intel
+    Cooper Lake, AMD Zen 4) or AMX (Intel Sapphire Rapids); elsewhere oneDNN converts around
+    fp32 arithmetic (:func:`convnext_backbone.cpu_isa.bf16_support`)."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # builds without oneDNN
@@ -145,9 +150,10 @@ class CPUAutocastOptimWrapper(OptimWrapper):
                 f"CPUAutocastOptimWrapper: dtype {dtype!r} is not supported; use 'bfloat16' "
                 '(fp16 on the CPU needs loss scaling and has no fast kernels)')
         if not cpu_supports_bf16():
+            why = cpu_isa.bf16_absent_because(cpu_isa.read_cpuinfo().flags, os.environ)
             raise CPUAutocastError(
-                'CPUAutocastOptimWrapper: this CPU has no bf16 support in oneDNN (it needs '
-                'AVX-512 or AMX); train in fp32 with OptimWrapper instead')
+                f'CPUAutocastOptimWrapper: this CPU has no bf16 support in oneDNN ({why}); '
+                'train in fp32 with OptimWrapper instead')
         super().__init__(**kwargs)
         self.cast_dtype = getattr(torch, name)
 

@@ -38,6 +38,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from .. import cpu_isa
 from .switches import SWITCHES
 
 PLAIN = 'plain'
@@ -89,12 +90,13 @@ def cpu_fp32(x: torch.Tensor) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def onednn_isa_below_avx512() -> bool:
-    """oneDNN runs without AVX-512 here: the CPU lacks it (ATen, which checks the same CPU
-    features, reports less than AVX512), or ``ONEDNN_MAX_CPU_ISA``/``DNNL_MAX_CPU_ISA`` caps
-    oneDNN below it (read once: oneDNN reads it once, when it first runs)."""
-    cap = os.environ.get('ONEDNN_MAX_CPU_ISA', os.environ.get('DNNL_MAX_CPU_ISA', 'ALL')).upper()
-    capped = cap != 'ALL' and not cap.startswith('AVX512') and not cap.startswith('AVX10')
-    return capped or not torch.backends.cpu.get_cpu_capability().startswith('AVX512')
+    """oneDNN runs without AVX-512 here: the CPU lacks AVX-512 F+BW+VL+DQ, or
+    ``ONEDNN_MAX_CPU_ISA``/``DNNL_MAX_CPU_ISA`` caps oneDNN below it. Collected here (the CPU's
+    flags, ATen's capability where the flags cannot be read, the environment; read once, as
+    oneDNN reads its cap once, when it first runs), decided by
+    :func:`convnext_backbone.cpu_isa.onednn_below_avx512` (tested on every kind of CPU)."""
+    return cpu_isa.onednn_below_avx512(cpu_isa.read_cpuinfo().flags,
+                                       torch.backends.cpu.get_cpu_capability(), os.environ)
 
 
 def prefer_mkl_gemms() -> bool:

@@ -4,12 +4,14 @@ autocast where the CPU supports it; otherwise fp32 with a notice that says so)."
 import copy
 import math
 
+import cpu_kinds
 import pytest
 import torch
 from doc_commands import doc_argv
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
+from convnext_backbone import cpu_isa
 from convnext_backbone.cli import config as cli_config
 from convnext_backbone.engine import (
     CPUAutocastError,
@@ -96,10 +98,30 @@ def test_refuses_other_dtypes(dtype, match):
                                 dtype=dtype)
 
 
-def test_refuses_a_cpu_without_bf16(monkeypatch):
-    monkeypatch.setattr(cpu_autocast, 'cpu_supports_bf16', lambda: False)
-    with pytest.raises(CPUAutocastError, match='no bf16 support'):
-        CPUAutocastOptimWrapper(optimizer=torch.optim.SGD(_model().parameters(), lr=0.1))
+@pytest.mark.parametrize('name,section', cpu_kinds.cases())
+def test_bf16_where_onednn_has_it_on_every_kind_of_cpu(name, section, monkeypatch):
+    """Given each kind's recorded reports (torch's bf16 check, the CPU's flags, the oneDNN cap):
+    the wrapper is built where oneDNN has bf16 kernels; elsewhere one error says why (the cap
+    to unset, or the CPU's ISA)."""
+    values = cpu_kinds.reports(name, section)
+    for key in ('ONEDNN_MAX_CPU_ISA', 'DNNL_MAX_CPU_ISA'):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in values['env'].items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(cpu_autocast, 'cpu_supports_bf16', lambda: values['bf16_supported'])
+    monkeypatch.setattr(cpu_isa, 'read_cpuinfo', lambda: cpu_isa.parse_cpuinfo(values['cpuinfo']))
+
+    def build():
+        return CPUAutocastOptimWrapper(optimizer=torch.optim.SGD(_model().parameters(), lr=0.1))
+    if values['bf16_supported']:
+        assert build().cast_dtype == torch.bfloat16
+        return
+    capped_avx512 = section == 'avx2_caps' and 'avx512f' in cpu_isa.parse_cpuinfo(
+        values['cpuinfo']).flags
+    why = ('ONEDNN_MAX_CPU_ISA=AVX2 caps oneDNN below its bf16 kernels; unset it' if capped_avx512
+           else 'this CPU has AVX2 without AVX-NE-CONVERT')
+    with pytest.raises(CPUAutocastError, match=f'no bf16 support in oneDNN \\(.*{why}'):
+        build()
 
 
 @needs_bf16

@@ -1,10 +1,13 @@
 """Which computation a block runs is decided in one place, ``fast_path.block_path``: every case
 of the decision table (device, dtype, memory format, gradients, autocast, tracers, switches), the
-GEMM library chosen by the instruction set, and the oneDNN ISA cap read from the environment."""
+GEMM library chosen by the instruction set, and that choice on every kind of CPU (Intel and AMD,
+AVX2 and AVX-512, natively and under the oneDNN cap: tests/fixtures/cpu_kinds/)."""
+import cpu_kinds
 import pytest
 import torch
 from block_cases import make_block, make_input
 
+from convnext_backbone import cpu_isa
 from convnext_backbone.models import fast_path
 from convnext_backbone.models.fast_path import block_path
 from convnext_backbone.models.switches import SWITCHES
@@ -106,16 +109,28 @@ def test_gemms_chosen_by_isa(below_avx512, names, monkeypatch):
     assert block_path(block, x.detach().requires_grad_()).onednn_gemms == (names[2] and ONEDNN)
 
 
-@pytest.mark.parametrize('cap,below', [('AVX2', True), ('avx2_vnni', True), ('SSE41', True),
-                                       ('AVX512_CORE', None), ('ALL', None)])
-def test_onednn_isa_cap_read_from_the_environment(cap, below, monkeypatch):
-    """``ONEDNN_MAX_CPU_ISA`` below AVX-512 means AVX2 kernels; otherwise ATen's CPU check."""
-    monkeypatch.setenv('ONEDNN_MAX_CPU_ISA', cap)
+@pytest.mark.skipif(not ONEDNN, reason='torch built without oneDNN')
+@pytest.mark.parametrize('name,section', cpu_kinds.cases())
+def test_gemm_library_chosen_on_every_kind_of_cpu(name, section, monkeypatch):
+    """What the fast path reads of the CPU (its flags, ATen's capability, the oneDNN cap in the
+    environment), given each kind's recorded reports: oneDNN's fused matmuls where oneDNN runs
+    AVX-512 (its own report in the same record says so), aten's (MKL) GEMMs below."""
+    values = cpu_kinds.reports(name, section)
+    for key in ('ONEDNN_MAX_CPU_ISA', 'DNNL_MAX_CPU_ISA'):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in values['env'].items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(cpu_isa, 'read_cpuinfo',
+                        lambda: cpu_isa.parse_cpuinfo(values['cpuinfo']))
+    monkeypatch.setattr(torch.backends.cpu, 'get_cpu_capability', lambda: values['aten'])
     fast_path.onednn_isa_below_avx512.cache_clear()
     try:
-        expected = below if below is not None else \
-            not torch.backends.cpu.get_cpu_capability().startswith('AVX512')
-        assert fast_path.onednn_isa_below_avx512() == expected
+        onednn_avx512 = cpu_isa.onednn_isa(values['onednn_verbose']) == cpu_isa.AVX512
+        assert fast_path.onednn_isa_below_avx512() == (not onednn_avx512)
+        block, _ = make_block()
+        with torch.no_grad():
+            chosen = block_path(block.eval(), make_input(2, 16, 9, 9)).name
+        assert chosen == ('onednn_inference' if onednn_avx512 else 'mkl_inference')
     finally:
         monkeypatch.undo()
         fast_path.onednn_isa_below_avx512.cache_clear()

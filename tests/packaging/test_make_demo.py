@@ -1,10 +1,11 @@
 """The README's first command works every time: `make demo` / `make demo-seg` run again train
-afresh, replacing the demo's own earlier checkpoints on purpose, and evaluate. The commands are
-the docs' own (tests/docs): `make demo` (README.md) over an earlier demo's work dir (the shared
-toy detector run: the same config, data and tool), and `make demo-seg` (README.md), each with
-the variables that put it in this test's environment and folders (PY: the running interpreter,
-`-o setup`: the environment is the one running these tests; TOY, DET, SEG: the test's folders)
-and shrunk only through the Makefile's documented variables: TOY_OPTIONS (a tiny toy set) and
+afresh, replacing the demo's own earlier checkpoints on purpose, evaluate, and end with the
+result and whether it is in the stated range (tools/demo_result.py). The commands are the docs'
+own (tests/docs): `make demo` (README.md) over an earlier demo's work dir (the shared toy
+detector run: the same config, data and tool), and `make demo-seg` (README.md), each with the
+variables that put it in this test's environment and folders (PY: the running interpreter, `-o
+setup`: the environment is the one running these tests; TOY, DET, SEG: the test's folders) and
+shrunk only through the Makefile's documented variables: TOY_OPTIONS (a tiny toy set) and
 DEMO_OPTIONS (one epoch of two iterations, or two iterations). `make -n` checks the recipes as
 make prints them (the overwrite itself: tests/reliability/test_work_dir.py)."""
 import shlex
@@ -58,6 +59,9 @@ def test_make_demo_again_trains_afresh_and_evaluates(trained_det_run, tmp_path):
     assert f'make demo: training afresh, replacing the earlier demo\'s checkpoints in {work_dir}' \
         in out
     assert 'coco/bbox_mAP' in out and 'coco/segm_mAP' in out
+    # shrunk by DEMO_OPTIONS: the last line gives the result without judging it
+    result, = [li for li in out.splitlines() if li.startswith('make demo result: box AP ')]
+    assert "the run was changed (make's DEMO_OPTIONS / TOY_OPTIONS)" in result
     assert (work_dir / 'epoch_1.pth').stat().st_mtime_ns > before  # trained again
     assert len(list((work_dir / 'predictions').glob('*.jpg'))) == 2  # both toy val images
 
@@ -72,6 +76,8 @@ def test_make_demo_seg_trains_and_evaluates(tmp_path):
                'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2']
     out = make(doc_command(DEMO_SEG), toy, {'SEG': work_dir}, options)
     assert 'mIoU' in out and (work_dir / 'iter_2.pth').is_file()
+    result, = [li for li in out.splitlines() if li.startswith('make demo-seg result: mIoU ')]
+    assert "the run was changed (make's DEMO_OPTIONS / TOY_OPTIONS)" in result
     # the predictions drawn where the demo says (an absolute --show-dir: mmseg's layout)
     assert len(list((work_dir / 'predictions').rglob('*.png'))) == 2
 
@@ -90,5 +96,9 @@ def test_both_demos_replace_their_own_work_dir_and_evaluate_what_they_trained(ta
     lines = [' '.join(line.split()) for line in proc.stdout.replace('\\\n', ' ').splitlines()]
     train, = [line for line in lines if line.startswith('python tools/train.py')]
     test, = [line for line in lines if line.startswith('python tools/test.py')]
-    assert train == f'python tools/train.py {config} --work-dir {work_dir} --overwrite-checkpoints'
+    assert train == (f'python tools/train.py {config} --work-dir {work_dir} '
+                     '--overwrite-checkpoints --cfg-options randomness.seed=0')  # DEMO_SEED
     assert test.startswith(f'python tools/test.py {config} "$(cat {work_dir}/last_checkpoint)"')
+    # the last line: the result and whether it is in the stated range (tools/demo_result.py)
+    demo = 'det' if target == 'demo' else 'seg'
+    assert lines[-1] == f'python tools/demo_result.py {demo} {work_dir}/test --changed ""'

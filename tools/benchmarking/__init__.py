@@ -8,5 +8,7 @@ own folder first on ``sys.path``; the tests get it through pytest's ``pythonpath
 ``detectors``, ``segmentors``: Mask R-CNN / UperNet ConvNeXt-T from our config and from
 mmdet's / mmseg's own, with identical weights; ``cases``: what is timed; ``measure``:
 interleaved timing, the GEMM floor, peak memory; ``isa``: the instruction set, chosen and read
-back; ``op_profile``: time per kind of operation; ``report``: the Markdown table.
+back (what each library reports, judged by ``convnext_backbone.cpu_isa``); ``record_cpu``: a
+record of those reports for tests/fixtures/cpu_kinds/; ``op_profile``: time per kind of
+operation; ``report``: the Markdown table.
 """

@@ -5,15 +5,19 @@ first run, and each can be capped by an environment variable. ``--isa avx2`` on 
 therefore emulates an AVX2-only CPU (for all three libraries) by running the benchmark again in
 a fresh process with those variables set. Nothing is assumed: :func:`isa_in_use` asks each
 library what it runs (ATen directly, oneDNN and MKL through their verbose output of one small
-call), and :func:`check_isa` refuses to report figures under a label that is not true.
+call) and :func:`isa_verdicts` reads those reports (pure functions of their text:
+:mod:`convnext_backbone.cpu_isa`, tested on recorded reports of Intel and AMD CPUs):
+:func:`check_isa` refuses to report figures under a label a library contradicts, and says
+"cannot tell" where a library does not say (MKL names no instruction set on AMD CPUs).
 """
 import os
-import re
 import sys
 import tempfile
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
+
+from convnext_backbone import cpu_isa
 
 # Caps per ISA: ATen's dispatch, oneDNN's JIT kernels, MKL's sgemm.
 ISA_ENV: Dict[str, Dict[str, str]] = {
@@ -59,8 +63,9 @@ def _captured_stdout(fn) -> str:
 
 
 def isa_in_use() -> Dict[str, str]:
-    """``{'aten': ..., 'onednn': ..., 'onednn_kernels': ..., 'mkl': ...}``: the ISA each library
-    runs in this process, from the libraries themselves."""
+    """``{'aten': ..., 'onednn_verbose': ..., 'mkl_verbose': ..., 'cpuinfo': ...}``: what each
+    library says it runs in this process (ATen's capability, oneDNN's and MKL's verbose output
+    of one small call) and the CPU's own description, as text for :func:`isa_verdicts`."""
     x = torch.randn(64, 64)
     w, b = torch.randn(32, 64), torch.randn(32)
     img = torch.randn(1, 8, 16, 16).contiguous(memory_format=torch.channels_last)
@@ -74,52 +79,68 @@ def isa_in_use() -> Dict[str, str]:
     def mkl():
         with torch.backends.mkl.verbose(torch.backends.mkl.VERBOSE_ON):
             x @ x
-    dnn_log, mkl_log = _captured_stdout(onednn), _captured_stdout(mkl)
-    isa = re.search(r'cpu,isa:([^\n]*)', dnn_log)
-    kernels = re.findall(r'primitive,exec,cpu,(\w+),([^,]+),', dnn_log)
-    arch = re.search(r'architecture (.*?)(?: enabled processors|,| with support)', mkl_log)
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpuinfo = f.read()
+    except OSError:
+        cpuinfo = ''
     return {'aten': torch.backends.cpu.get_cpu_capability(),
-            'onednn': isa.group(1).strip() if isa else 'unknown (no verbose output)',
-            'onednn_kernels': ', '.join(f'{op} {impl}' for op, impl in kernels) or 'unknown',
-            'mkl': arch.group(1) if arch else 'unknown (no verbose output)'}
+            'onednn_verbose': _captured_stdout(onednn), 'mkl_verbose': _captured_stdout(mkl),
+            'cpuinfo': cpuinfo}
 
 
 def cpu_flags() -> set:
     """The CPU's feature flags (``/proc/cpuinfo``; empty where that is not readable)."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            return set(next(li for li in f if li.startswith('flags')).split(':')[1].split())
-    except (OSError, StopIteration):
-        return set()
+    return set(cpu_isa.read_cpuinfo().flags)
 
 
-def _mkl_names_no_isa(mkl: str) -> bool:
-    """MKL's verbose line on a non-Intel CPU (AMD) says only "Intel(R) Architecture
-    processors": it names no instruction set, whatever it runs."""
-    return not re.search(r'AVX|SSE', mkl)
+CANNOT_TELL = None
+_WANT = {'avx2': cpu_isa.AVX2, 'avx512': cpu_isa.AVX512}
 
 
-def describe(found: Dict[str, str]) -> str:
-    """One line for the report."""
-    return (f"ATen {found['aten']}; oneDNN {found['onednn']} ({found['onednn_kernels']}); "
-            f"MKL {found['mkl']}")
+def isa_verdicts(isa: str, found: Dict[str, str]) -> Dict[str, Optional[bool]]:
+    """Per library (ATen, oneDNN, MKL): does it run ``isa`` (``avx2`` / ``avx512``)? ``True``,
+    ``False``, or ``None`` where its report does not say (MKL on a non-Intel CPU, a library
+    without verbose output). A pure function of :func:`isa_in_use`'s reports."""
+    want = _WANT[isa]
+    onednn_kernels = {cpu_isa.kernel_isa(impl)
+                      for _, impl in cpu_isa.onednn_kernels(found['onednn_verbose'])} - {None}
+    seen = {'ATen': cpu_isa.aten_isa(found['aten']),
+            'oneDNN': cpu_isa.onednn_isa(found['onednn_verbose']),
+            'MKL': cpu_isa.mkl_isa(found['mkl_verbose'])}
+    verdicts = {lib: (CANNOT_TELL if got is None else got == want) for lib, got in seen.items()}
+    if verdicts['oneDNN'] and onednn_kernels - {want}:  # a kernel of another ISA ran
+        verdicts['oneDNN'] = False
+    return verdicts
 
 
-def check_isa(isa: str, found: Dict[str, str]) -> None:
-    """Raise unless every library runs ``isa`` (``native``: no check)."""
+def describe(found: Dict[str, str], isa: str = 'native') -> str:
+    """One line for the report: what each library says it runs, and for a capped ``isa``
+    which library's report cannot confirm it."""
+    dnn = found['onednn_verbose']
+    line = cpu_isa.onednn_isa_line(dnn) or 'ISA line printed earlier in this process'
+    kernels = ', '.join(f'{op} {impl}' for op, impl in cpu_isa.onednn_kernels(dnn)) or 'none seen'
+    mkl = cpu_isa.mkl_processor(found['mkl_verbose'])
+    if mkl is None:
+        mkl = 'no verbose output (cannot tell what it runs)'
+    elif cpu_isa.mkl_isa(found['mkl_verbose']) is None:
+        vendor = cpu_isa.vendor_name(cpu_isa.parse_cpuinfo(found.get('cpuinfo', '')).vendor)
+        mkl += f' (names no instruction set on this {vendor} CPU'
+        if isa != 'native':
+            cap = ISA_ENV[isa]['MKL_ENABLE_INSTRUCTIONS']
+            mkl += f': cannot tell whether MKL_ENABLE_INSTRUCTIONS={cap} took effect'
+        mkl += ')'
+    return f"ATen {found['aten']}; oneDNN {line} ({kernels}); MKL {mkl}"
+
+
+def check_isa(isa: str, found: Dict[str, str]) -> Dict[str, Optional[bool]]:
+    """Raise if a library's report contradicts ``isa`` (``native``: no check); returns the
+    verdicts, where ``None`` is "cannot tell" (the report says so, the run goes on)."""
     if isa == 'native':
-        return
-    if isa == 'avx2':
-        ok = {'ATen': found['aten'] == 'AVX2',
-              'oneDNN': 'AVX2' in found['onednn'] and 'AVX-512' not in found['onednn']
-              and 'avx512' not in found['onednn_kernels'],
-              # MKL names no ISA on AMD CPUs: there, no AVX-512 in the CPU is the proof
-              'MKL': ('AVX2' in found['mkl'] and 'AVX-512' not in found['mkl'])
-              or (_mkl_names_no_isa(found['mkl']) and 'avx512f' not in cpu_flags())}
-    else:
-        ok = {'ATen': found['aten'] == 'AVX512', 'oneDNN': 'AVX-512' in found['onednn'],
-              'MKL': 'AVX-512' in found['mkl']}
-    wrong = [lib for lib, good in ok.items() if not good]
+        return {}
+    verdicts = isa_verdicts(isa, found)
+    wrong = [lib for lib, ok in verdicts.items() if ok is False]
     if wrong:
         raise RuntimeError(f'--isa {isa} did not take effect for {", ".join(wrong)} '
-                           f'({describe(found)}); does this CPU support it?')
+                           f'({describe(found, isa)}); does this CPU support it?')
+    return verdicts

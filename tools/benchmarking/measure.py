@@ -16,6 +16,8 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
+from convnext_backbone import cpu_isa
+
 
 @dataclass
 class Case:
@@ -119,12 +121,10 @@ def set_heap(retain: bool) -> str:
 
 
 def machine() -> str:
-    """CPU model, CPU count, torch build and thread count, for the report."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            cpu = next(line.split(':', 1)[1].strip() for line in f if 'model name' in line)
-    except (OSError, StopIteration):
-        pass
+    """CPU (model, vendor, ISA and extensions from its flags), CPU count, torch build (ATen's
+    capability) and thread count, for the report."""
+    info = cpu_isa.read_cpuinfo()
+    cpu = cpu_isa.describe_cpu(info._replace(model=info.model or platform.processor()
+                                             or platform.machine()))
     return (f'{cpu}, {os.cpu_count()} CPUs, torch {torch.__version__} '
             f'({torch.backends.cpu.get_cpu_capability()}), {torch.get_num_threads()} threads')
