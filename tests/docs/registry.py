@@ -37,6 +37,8 @@ class Listed(NamedTuple):
     how: str = ''
 
 
+DEMO_MEASURE = ('measurement run: 6-25 minutes at one thread (300 iterations; the demos\' '
+                'ranges in docs/benchmarks.md)')
 SUITE = ('the test suite (or part of it) that this check belongs to: running it from the suite '
          'would recurse')
 COCO_8_GPUS = 'needs COCO / ADE20K (docs/datasets.md) and 8 GPUs: the paper-size recipe'
@@ -298,6 +300,27 @@ REGISTRY = {
     'python tools/benchmark_onnx.py --cases backbone upernet': Listed(
         'measurement run: about 4 minutes (two full-size cases)',
         ('tests/tools/test_benchmark_onnx.py::test_toy_detector_row',), 'same options'),
+    'python tools/benchmarking/record_cpu.py "KIND"': Run(
+        'tests/tools/test_isa_reports.py::'
+        'test_record_cpu_as_the_docs_write_it_records_this_machine'),
+    # README.md and docs/benchmarks.md: the demos with other seeds, ISAs and threads
+    'make demo DEMO_SEED=1': Listed(
+        'measurement run: about 3 minutes on 2 quiet cores (300 iterations)',
+        (f'{DEMO}::test_make_demo_again_trains_afresh_and_evaluates',), 'same command'),
+    'OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 make demo DEMO_SEED=0 DET=work_dirs/measure/det_s0_native':
+        Listed(DEMO_MEASURE, (f'{DEMO}::test_make_demo_again_trains_afresh_and_evaluates',),
+               'same command'),
+    'ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 '
+    'OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 make demo DEMO_SEED=0 DET=work_dirs/measure/det_s0_avx2':
+        Listed(DEMO_MEASURE, (f'{DEMO}::test_make_demo_again_trains_afresh_and_evaluates',),
+               'same command'),
+    'OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 make demo-seg DEMO_SEED=0 '
+    'SEG=work_dirs/measure/seg_s0_native': Listed(
+        DEMO_MEASURE, (f'{DEMO}::test_make_demo_seg_trains_and_evaluates',), 'same command'),
+    'OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 make demo DEMO_SEED=0 '
+    'DET=work_dirs/measure/det_s0_native_2threads': Listed(
+        DEMO_MEASURE, (f'{DEMO}::test_make_demo_again_trains_afresh_and_evaluates',),
+        'same command'),
     'make -o setup demo TOY_OPTIONS="--only coco"': Listed(
         'measurement run: about 3 minutes (the demo figures: 300 iterations)',
         (f'{DEMO}::test_make_demo_again_trains_afresh_and_evaluates',), 'same command'),

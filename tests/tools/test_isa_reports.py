@@ -5,8 +5,10 @@ library contradicts the label (AVX-512 asked of an AVX2 CPU)."""
 import pytest
 import torch
 from cpu_kinds import cases, reports
+from doc_commands import doc_argv
 
 from benchmarking.isa import check_isa, describe, isa_verdicts
+from conftest import REPO, run_tool
 
 AMD = ('amd_zen3_avx2', 'amd_zen4_avx512')
 AVX2_ONLY = ('intel_avx2', 'amd_zen3_avx2')
@@ -81,3 +83,25 @@ def test_record_cpu_collects_what_the_readings_read(tmp_path):
     assert {k: v['value'] for k, v in loaded.items()} == collected
     with pytest.raises(SystemExit, match='usage: python tools/benchmarking/record_cpu.py'):
         record_cpu.main([])
+
+
+# docs/benchmarks.md: how another kind of CPU is recorded
+RECORD = 'python tools/benchmarking/record_cpu.py "KIND"'
+
+
+@pytest.mark.slow  # the tool, and the fresh processes it records in
+def test_record_cpu_as_the_docs_write_it_records_this_machine(tmp_path):
+    """The docs' command, as written: a fixture in the format of tests/fixtures/cpu_kinds/, whose
+    native reports read as this machine and whose AVX2-capped ones as the caps."""
+    import yaml
+
+    from convnext_backbone import cpu_isa
+    python, *command = doc_argv(RECORD, KIND='this machine')
+    proc = run_tool(*command, cwd=REPO)
+    recorded = yaml.safe_load(proc.stdout)
+    assert recorded['kind'] == 'this machine'
+    native = {k: v['value'] for k, v in recorded['native'].items()}
+    assert cpu_isa.parse_cpuinfo(native['cpuinfo']) == cpu_isa.read_cpuinfo()
+    assert native['aten'] == torch.backends.cpu.get_cpu_capability()
+    if 'avx2' in cpu_isa.read_cpuinfo().flags:
+        assert recorded['avx2_caps']['aten']['value'] == 'AVX2'
