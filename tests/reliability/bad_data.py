@@ -3,6 +3,7 @@ purpose in the bad-input tests: a COCO-style set and an mmseg folder-layout set;
 COCO-style set of 8-pixel images (bigger than the startup decode sample) with a broken image
 deep inside."""
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -51,3 +52,15 @@ def break_image(path: Path, how: str) -> Path:
     interrupted copy) or ``'garbage'`` (bytes that are no image)."""
     path.write_bytes(b'' if how == 'empty' else b'\x89PNG\r\n this is not an image' * 4)
     return path
+
+
+def other_split(root) -> str:
+    """The toy val annotations of ``root`` as another split of COCO holds its images: other ids
+    (COCO's splits share none); the path of that file (a folder of its own)."""
+    data = json.loads(Path(root, 'coco', 'annotations', 'instances_val2017.json').read_text())
+    for entry in (*data['images'], *data['annotations']):
+        key = 'id' if 'file_name' in entry else 'image_id'
+        entry[key] += 1_000_000
+    path = Path(tempfile.mkdtemp(prefix='other_split-')) / 'instances_other2017.json'
+    path.write_text(json.dumps(data))
+    return str(path)

@@ -22,6 +22,7 @@ import types
 import pytest
 import torch
 from advice import advised_items, follow
+from bad_data import other_split
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
@@ -71,8 +72,8 @@ OPTION_CASES = {
                                      config_values.check_config_values, {}),
     'save_best_unknown': (SEG, {'default_hooks.checkpoint.save_best': 'miou'},
                           late_failures.check_late_failures, {}),
-    'evaluator_of_other_annotations': (
-        DET, {'val_evaluator.ann_file': '{coco}annotations/instances_train2017.json'},
+    'evaluator_of_other_images': (
+        DET, {'val_evaluator.ann_file': other_split},
         late_failures.check_late_failures, {}),
     'export_of_a_sliding_window_config': (
         SEG, {'model.test_cfg': dict(mode='slide', crop_size=(64, 64), stride=(32, 32))},
@@ -84,7 +85,8 @@ OPTION_CASES = {
 def test_advised_cfg_options_make_the_check_pass(case, toy_root):
     path, mistake, check, placeholders = OPTION_CASES[case]
     coco = f'{toy_root}/coco/'
-    fill = {k: v.format(coco=coco) if isinstance(v, str) else v for k, v in mistake.items()}
+    fill = {k: v.format(coco=coco) if isinstance(v, str) else v(toy_root) if callable(v) else v
+            for k, v in mistake.items()}
     cfg = toy(path, toy_root, **fill)
     with pytest.raises(Exception) as caught:
         check(cfg)

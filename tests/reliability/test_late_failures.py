@@ -6,12 +6,11 @@ tools/train.py to show it is refused before any training. What the host does wit
 ``save_best`` is checked against are compared with what the hosts' metrics report."""
 import copy
 import json
-import tempfile
-from pathlib import Path
 
 import pytest
 import torch
 from advice import follow
+from bad_data import other_split
 from mmengine.evaluator import Evaluator
 from mmengine.registry import init_default_scope
 
@@ -38,18 +37,6 @@ def toy(config, root):
     if config != SEG:
         options['val_evaluator.ann_file'] = f'{coco}annotations/instances_val2017.json'
     return cli_config.load_config(config, options)
-
-
-def other_split(root):
-    """The toy val annotations as another split of COCO holds its images: other ids (COCO's
-    splits share none)."""
-    data = json.loads(Path(root, 'coco', 'annotations', 'instances_val2017.json').read_text())
-    for entry in (*data['images'], *data['annotations']):
-        key = 'id' if 'file_name' in entry else 'image_id'
-        entry[key] += 1_000_000
-    path = Path(tempfile.mkdtemp(prefix='other_split-')) / 'instances_other2017.json'
-    path.write_text(json.dumps(data))
-    return str(path)
 
 
 # case -> (config, the mistake, what the message names)
