@@ -25,7 +25,7 @@ import mistakes
 import pytest
 from bad_data import coco_set
 
-from conftest import REPO, load_tool, run_tool
+from conftest import REPO, load_tool, run_tool, young_garbage_only
 
 TOY_DET = REPO / 'configs' / 'toy' / 'maskrcnn_convnext_toy_coco.py'
 
@@ -216,11 +216,13 @@ def test_generated_config_mistakes(world, tmp_path):
     sections are followed into the loaders."""
     variants = mistakes.config_variants(world['cfg'], every=CONFIG_EVERY)
     outcomes = {}
-    for name, change in variants:
-        cfg = copy.deepcopy(world['cfg'])
-        change(cfg)
-        outcomes[name] = classify(world, cfg, tmp_path, name,
-                                  loaders=name.startswith(DATA_SECTIONS))
+    with young_garbage_only() as freeze:
+        for name, change in variants:
+            freeze()
+            cfg = copy.deepcopy(world['cfg'])
+            change(cfg)
+            outcomes[name] = classify(world, cfg, tmp_path, name,
+                                      loaders=name.startswith(DATA_SECTIONS))
     failures = failures_of(outcomes)
     assert not failures, f'{len(failures)} of {len(variants)}:\n' + '\n\n'.join(failures)
     assert len(variants) >= 200
@@ -233,11 +235,13 @@ def test_generated_data_mistakes(world, tmp_path):
     sample = json.loads((world['data'] / 'annotations' / 'instances_train2017.json').read_text())
     variants = mistakes.data_variants(sample)
     outcomes = {}
-    for i, (name, change) in enumerate(variants):
-        root = tmp_path / f'd{i}'
-        shutil.copytree(world['data'], root)
-        change(root)
-        outcomes[name] = classify(world, with_data(world['cfg'], root), tmp_path, name)
+    with young_garbage_only() as freeze:
+        for i, (name, change) in enumerate(variants):
+            freeze()
+            root = tmp_path / f'd{i}'
+            shutil.copytree(world['data'], root)
+            change(root)
+            outcomes[name] = classify(world, with_data(world['cfg'], root), tmp_path, name)
     failures = failures_of(outcomes)
     assert not failures, f'{len(failures)} of {len(variants)}:\n' + '\n\n'.join(failures)
     assert len(variants) >= 90

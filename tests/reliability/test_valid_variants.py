@@ -15,7 +15,6 @@ and the base configs); its time and outcomes are printed (pytest -s).
 """
 import contextlib
 import copy
-import gc
 import itertools
 import logging
 import time
@@ -34,7 +33,7 @@ from mmengine.runner import Runner
 
 from convnext_backbone.cli import USER_ERRORS, error_line
 
-from conftest import REPO, load_tool
+from conftest import REPO, load_tool, young_garbage_only
 
 INSTANCE_CONFIGS = {
     'maskrcnn': 'configs/maskrcnn_convnext_t_coco.py',
@@ -174,19 +173,6 @@ def one_thread():
         yield
     finally:
         torch.set_num_threads(threads)
-
-
-@contextlib.contextmanager
-def young_garbage_only():
-    """Each dataset the host builds runs ``gc.collect()`` (mmengine's ``_serialize_data``): in
-    this process that walks every object torch, mmdet and mmseg made (0.25-0.7 s a dataset,
-    most of the set's time). Freezing what exists before each variant leaves each collection
-    the variant's own objects; the frozen ones are collected at the end."""
-    try:
-        yield gc.freeze
-    finally:
-        gc.unfreeze()
-        gc.collect()
 
 
 @pytest.mark.slow
