@@ -61,10 +61,10 @@ def young_garbage_only():
 @pytest.fixture(scope='session')
 def toy_root(tmp_path_factory):
     """A tiny toy COCO set and a tiny toy ADE20K set, generated once per test run (shared by
-    the workers: read it, never write into it)."""
-    return build_once(tmp_path_factory, 'toy', lambda root: run_tool(
-        REPO / 'tools' / 'make_toy_data.py', '--root', root, '--num-train', 4, '--num-val', 2,
-        '--size', 64))
+    the workers: read it, never write into it). Generated in this process by the tool's own
+    ``main`` (its command line: tests/tools/test_make_toy_data.py and the demos)."""
+    return build_once(tmp_path_factory, 'toy', lambda root: load_tool('make_toy_data').main(
+        ['--root', str(root), '--num-train', '4', '--num-val', '2', '--size', '64']))
 
 
 TOY_DET = 'configs/toy/maskrcnn_convnext_toy_coco.py'

@@ -264,6 +264,7 @@ def test_without_the_fix_the_host_caches_a_cut_off_transfer_which_ours_fetches_a
     assert tensors_of(cached).keys() == tensors_of(www / SEG_FILE).keys()
 
 
+@pytest.mark.slow  # builds and saves the toy detector in the released layout (about 4 s)
 def test_a_file_with_a_tensor_of_another_shape_is_refused_in_one_line(
         release, torch_home, toy_root, tmp_path):
     server, www, _ = release
@@ -283,6 +284,7 @@ def test_a_file_with_a_tensor_of_another_shape_is_refused_in_one_line(
     assert 'decode_head.conv_seg.weight [6, 64, 1, 1] vs model [5, 64, 1, 1]' in line
 
 
+@pytest.mark.slow  # mim's own download through a local server (about 2.5 s)
 def test_mim_download_fetches_a_config_and_its_released_weights(tmp_path, monkeypatch):
     """``mim download convnext_backbone --config NAME --dest DIR`` as mim 0.3.9 runs it, on the
     index of the package under test. Two things are pointed elsewhere, because mim has no setting

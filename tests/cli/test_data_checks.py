@@ -18,6 +18,7 @@ def toy_options(toy_root):
             {'train_dataloader.dataset.data_root': ade, 'val_dataloader.dataset.data_root': ade})
 
 
+@pytest.mark.slow  # generates the full-size toy sets (about 5 s)
 def test_the_generated_toy_sets_pass(toy_root):
     det, seg = toy_options(toy_root)
     data_checks.check_data(config.load_config(TOY_DET, det), ['train_dataloader', 'val_dataloader'])

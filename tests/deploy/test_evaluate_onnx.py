@@ -179,6 +179,7 @@ def test_missing_graph_is_one_line(capsys, tmp_path):
     assert 'nowhere.onnx does not exist' in line and 'tools/export.py' in line
 
 
+@pytest.mark.slow  # on the exported toy UperNet (the module's export, about 5 s)
 def test_graph_of_another_task_or_setting_is_refused(seg_case, capsys, toy_root):
     line = one_error_line(capsys, [TOY_DET, seg_case['graph']])
     assert 'is a segmentation graph, but' in line and 'is a detection config' in line

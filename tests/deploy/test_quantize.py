@@ -68,6 +68,7 @@ def docs_export(tool, argv, *more):
     tool.main([*args, '--shape', *map(str, EXPORT_SHAPE), *more])
 
 
+@pytest.mark.slow  # a calibrated int8 export (about 4 s)
 def test_static_int8_upernet_runs_integer_kernels(tool, toy_root, tmp_path, capsys,
                                                   monkeypatch):
     monkeypatch.chdir(tmp_path)

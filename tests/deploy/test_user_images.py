@@ -90,6 +90,7 @@ def _host_load(config, path):
     return _loading_step(config)(dict(img_path=str(path)))['img']
 
 
+@pytest.mark.slow  # writes the user files, 4000x3000 photos among them (about 3 s)
 def test_host_decoding_is_what_the_docs_say(user_files):
     """EXIF orientation applied, gray repeated, alpha dropped, 16 bits cut to the high byte,
     BGR; the docs' loading line gives the same array, PIL's Image.open does not."""
@@ -182,6 +183,7 @@ def doc_snippets():
     return re.findall(r'<!-- tested: [^>]*-->\s*```python\n(.*?)```', text, re.S)
 
 
+@pytest.mark.slow  # on the graph the export tool's run (the exports fixture) wrote
 def test_docs_example_on_user_files(exports, user_files, tmp_path, monkeypatch):
     """The docs' plain-onnxruntime example (its own loading, resize and rescale; no project
     import) on user files gives inference_detector's count, labels, boxes, scores, masks."""
@@ -211,6 +213,7 @@ def test_docs_example_on_user_files(exports, user_files, tmp_path, monkeypatch):
                             images=reports))
 
 
+@pytest.mark.slow  # on the graphs and reference pairs the export tool's runs wrote
 @pytest.mark.parametrize('kind', ['det', 'seg'])
 def test_a_port_from_the_metadata_alone_reproduces_the_reference(exports, kind):
     """What a deployer without our Python does: read the metadata JSON, decode the reference

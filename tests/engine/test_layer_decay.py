@@ -45,8 +45,11 @@ def host_model(kind, arch):
         return MODELS.build(cfg)
 
 
-@pytest.fixture(scope='module', params=[('det', 'v1-tiny'), ('seg', 'v1-tiny'),
-                                        ('det', 'v1-base'), ('seg', 'v1-base')], ids=str)
+@pytest.fixture(scope='module', params=[
+    ('det', 'v1-tiny'), ('seg', 'v1-tiny'),
+    # 27 stage-3 blocks (12 layer ids): the same rules at the other depth, in the full suite
+    pytest.param(('det', 'v1-base'), marks=pytest.mark.slow),
+    pytest.param(('seg', 'v1-base'), marks=pytest.mark.slow)], ids=str)
 def host(request):
     return request.param[1], host_model(*request.param)
 

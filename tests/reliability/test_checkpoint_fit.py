@@ -69,6 +69,7 @@ def save(tmp_path, model, name='other.pth'):
     return path
 
 
+@pytest.mark.slow  # a Runner training (about 5 s)
 def test_stock_load_from_of_another_arch_trains_from_random_weights_silently(tmp_path):
     """The silent case as mmengine has it (why the check exists)."""
     path = save(tmp_path, Net(width=16))

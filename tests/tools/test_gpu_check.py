@@ -13,6 +13,7 @@ gpu_check = load_tool('gpu_check')
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='a CUDA device is here')
+@pytest.mark.slow  # the tool as a command
 def test_without_cuda_one_line_and_exit_0(tmp_path):
     proc = run_tool(REPO / 'tools' / 'gpu_check.py', '--out', tmp_path / 'gpu.md')
     lines = proc.stdout.strip().splitlines()
