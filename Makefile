@@ -17,9 +17,11 @@ lint: setup
 # Two pytest-xdist workers: the suite is mostly end-to-end runs (tools in subprocesses, short
 # trainings) that leave a core idle while they start up and read data; each test process and
 # the tools it starts run one thread per worker's core (tests/conftest.py: more threads than
-# cores made every OpenMP barrier wait, 3-19x slower end-to-end tests under load). 2026-12-07,
-# 2 workers on a quiet 2-core Intel Xeon (AVX-512): `bash .ci/run`, 1082 tests in 14 min 9 s of
-# pytest (the 8-minute goal is not met: docs/benchmarks.md, "The test suite's time").
+# cores made every OpenMP barrier wait, 3-19x slower end-to-end tests under load). Tools run as
+# processes forked from a preloaded interpreter, the toy data and trained toys are built once per
+# run (tests/tool_process.py, tests/shared_runs.py). 2026-12-07, 2 workers on a quiet 2-core AMD
+# EPYC (Zen 4, AVX-512): `bash .ci/run` 7 min 20 s, 1424 tests in 7 min 15 s of pytest
+# (docs/benchmarks.md, "The test suite's time").
 # TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 
@@ -28,8 +30,8 @@ TEST_WORKERS ?= 2
 test: setup lint dist
 	CONVNEXT_WHEEL="$$(ls $(CURDIR)/dist/convnext_backbone-*.whl)" $(PY) -m pytest tests -n $(TEST_WORKERS)
 
-# The fast part of the suite (about two thirds of the tests; 705 tests in 2 min 14 s on the same
-# machine, 2026-12-07: the 90-second goal is not met):
+# The fast part of the suite (about two thirds of the tests; 984 tests in 58 s on the same
+# machine, 2026-12-07):
 # everything not marked slow (tools or launchers in subprocesses, trainings, configs beyond one
 # per family).
 test-fast: setup
