@@ -64,3 +64,21 @@ def other_split(root) -> str:
     path = Path(tempfile.mkdtemp(prefix='other_split-')) / 'instances_other2017.json'
     path.write_text(json.dumps(data))
     return str(path)
+
+
+TOY_CONFIGS = Path(__file__).resolve().parents[2] / 'configs' / 'toy'
+TOY_DET, TOY_SEG, TOY_DINO = (str(TOY_CONFIGS / f'{name}.py') for name in (
+    'maskrcnn_convnext_toy_coco', 'upernet_convnext_toy_ade20k', 'dino_convnext_toy_coco'))
+
+
+def toy_config(path, root, **options):
+    """A toy config (``TOY_*``) on the generated toy data under ``root``, its val evaluator on
+    the val annotations, ``options`` (``--cfg-options`` keys) applied, as our tools prepare it."""
+    from convnext_backbone.cli import config
+    coco, ade = f'{root}/coco/', f'{root}/ade/ADEChallengeData2016'
+    data = ade if path == TOY_SEG else coco
+    prepared = {f'{loader}.dataset.data_root': data for loader in
+                ('train_dataloader', 'val_dataloader', 'test_dataloader')}
+    if path != TOY_SEG:
+        prepared['val_evaluator.ann_file'] = f'{coco}annotations/instances_val2017.json'
+    return config.load_config(path, {**prepared, **options})

@@ -22,7 +22,7 @@ import types
 import pytest
 import torch
 from advice import advised_items, follow
-from bad_data import other_split
+from bad_data import TOY_DET, TOY_DINO, TOY_SEG, other_split, toy_config
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
@@ -37,19 +37,8 @@ from convnext_backbone.engine.hooks import NonFiniteLossError, NonFiniteLossHook
 
 from conftest import REPO, load_tool
 
-TOY = REPO / 'configs' / 'toy'
-DET, SEG, DINO = (str(TOY / f'{name}.py') for name in (
-    'maskrcnn_convnext_toy_coco', 'upernet_convnext_toy_ade20k', 'dino_convnext_toy_coco'))
-
-
-def toy(path, root, **options):
-    coco, ade = f'{root}/coco/', f'{root}/ade/ADEChallengeData2016'
-    data = ade if path == SEG else coco
-    opts = {f'{loader}.dataset.data_root': data for loader in
-            ('train_dataloader', 'val_dataloader', 'test_dataloader')}
-    if path != SEG:
-        opts['val_evaluator.ann_file'] = f'{coco}annotations/instances_val2017.json'
-    return config.load_config(path, {**opts, **options})
+DET, SEG, DINO = TOY_DET, TOY_SEG, TOY_DINO
+toy = toy_config
 
 
 def heads_vs_data(cfg):

@@ -10,11 +10,10 @@ import json
 import pytest
 import torch
 from advice import follow
-from bad_data import other_split
+from bad_data import TOY_DET, TOY_DINO, TOY_SEG, other_split, toy_config
 from mmengine.evaluator import Evaluator
 from mmengine.registry import init_default_scope
 
-from convnext_backbone.cli import config as cli_config
 from convnext_backbone.cli.late_failures import (
     LateFailureError,
     check_late_failures,
@@ -23,20 +22,8 @@ from convnext_backbone.cli.late_failures import (
 
 from conftest import REPO, run_tool
 
-TOY = REPO / 'configs' / 'toy'
-DET, SEG, DINO = (str(TOY / f'{name}.py') for name in (
-    'maskrcnn_convnext_toy_coco', 'upernet_convnext_toy_ade20k', 'dino_convnext_toy_coco'))
-
-
-def toy(config, root):
-    """The toy config on the generated toy data (val evaluator on its val annotations)."""
-    coco, ade = f'{root}/coco/', f'{root}/ade/ADEChallengeData2016'
-    data = ade if config == SEG else coco
-    options = {f'{loader}.dataset.data_root': data for loader in
-               ('train_dataloader', 'val_dataloader', 'test_dataloader')}
-    if config != SEG:
-        options['val_evaluator.ann_file'] = f'{coco}annotations/instances_val2017.json'
-    return cli_config.load_config(config, options)
+DET, SEG, DINO = TOY_DET, TOY_SEG, TOY_DINO
+toy = toy_config
 
 
 # case -> (config, the mistake, what the message names)
