@@ -16,23 +16,29 @@
     a checkpoint.
 
 The test waits for MARKER, then kills the process (SIGKILL), or interrupts it (SIGINT:
-Ctrl-C). Nothing else changes: the tool runs as ``python tools/train.py ...`` would (same
+Ctrl-C); SIGUSR1 prints every thread's stack (for a run that does not end when it should). Nothing else changes: the tool runs as ``python tools/train.py ...`` would (same
 config, same random numbers). Test helper only; the package never imports it.
 """
 import argparse
+import faulthandler
 import importlib
 import os
 import os.path as osp
 import runpy
+import signal
 import sys
 import time
 
 
 def _stop_here(marker: str) -> None:
-    with open(marker, 'w') as f:
+    # The marker appears whole (written aside, then renamed): once the test sees it, the
+    # process is here. Short sleeps: a signal is acted on within 50 ms whichever thread the
+    # kernel hands it to.
+    with open(f'{marker}.part', 'w') as f:
         f.write(str(os.getpid()))
-    while True:  # until the test kills us
-        time.sleep(60)
+    os.replace(f'{marker}.part', marker)
+    while True:  # until the test kills or interrupts us
+        time.sleep(0.05)
 
 
 def pause_before_iteration(k: int, marker: str) -> None:
@@ -101,6 +107,7 @@ def main() -> None:
     parser.add_argument('--from-iter', type=int, default=1)
     parser.add_argument('tool', nargs=argparse.REMAINDER)
     args = parser.parse_args()
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test's "where are you?"
     tool = args.tool[1:] if args.tool[:1] == ['--'] else args.tool
     if args.pause_before_iter:
         pause_before_iteration(args.pause_before_iter, args.marker)

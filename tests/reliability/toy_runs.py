@@ -76,7 +76,13 @@ def train_until_interrupted(work_dir, options, fault, timeout=300):
     ``(exit status, output)``."""
     with paused_run(work_dir, options, fault, timeout) as (proc, output):
         os.kill(proc.pid, signal.SIGINT)
-        return proc.wait(timeout=120), output.read_text()
+        try:
+            return proc.wait(timeout=120), output.read_text()
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGUSR1)  # faults.py prints where it is
+            time.sleep(2)
+            raise AssertionError('the run did not end within 120 s of Ctrl-C; its stacks:\n'
+                                 + output.read_text()[-6000:]) from None
 
 
 def load(path):
