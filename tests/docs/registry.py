@@ -20,6 +20,7 @@ TINY_BENCH = f'{DOCS}::test_benchmark_commands_at_a_tiny_size'
 WHEEL = 'tests/packaging/test_wheel_install.py'
 DEMO = 'tests/packaging/test_make_demo.py'
 RELEASED = 'tests/checkpoint/test_released_weights.py'
+TOOLS = 'tests/tools/test_train_test_tools.py'
 
 
 class Run(NamedTuple):
@@ -142,6 +143,10 @@ REGISTRY = {
     'mim test convnext_backbone my_config.py --checkpoint '
     '"$(cat work_dirs/mine/last_checkpoint)"': Run(
         f'{WHEEL}::test_a_user_config_outside_the_clone_trains_and_tests_with_mim'),
+    'python tools/train.py my_config.py --work-dir work_dirs/mine': Run(
+        f'{TOOLS}::test_an_own_config_inheriting_by_package_name_trains_and_tests_in_a_clone'),
+    'python tools/test.py my_config.py CHECKPOINT': Run(
+        f'{TOOLS}::test_an_own_config_inheriting_by_package_name_trains_and_tests_in_a_clone'),
     'mim search convnext_backbone': Run(f'{WHEEL}::test_mim_search_lists_the_shipped_configs'),
     # docs/evaluation.md
     'python tools/test.py CONFIG CHECKPOINT': Run(

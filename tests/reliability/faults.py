@@ -16,8 +16,9 @@
     a checkpoint.
 
 The test waits for MARKER, then kills the process (SIGKILL), or interrupts it (SIGINT:
-Ctrl-C); SIGUSR1 prints every thread's stack (for a run that does not end when it should). Nothing else changes: the tool runs as ``python tools/train.py ...`` would (same
-config, same random numbers). Test helper only; the package never imports it.
+Ctrl-C); SIGUSR1 prints every thread's stack (for a run that does not end when it should).
+Nothing else changes: the tool runs as ``python tools/train.py ...`` would (same config, same
+random numbers). Test helper only; the package never imports it.
 """
 import argparse
 import faulthandler

@@ -137,3 +137,32 @@ def test_our_config_runs_under_mmdets_own_train_tool(toy_root, tmp_path):
                     'train_cfg.val_interval=2')
     assert 'LayerDecayOptimWrapperConstructor' in proc.stdout + proc.stderr
     assert (tmp_path / 'epoch_1.pth').is_file()
+
+
+# README.md, "Use it from your own project": a config of one's own that inherits a shipped one
+# by package name, trained and tested from a clone (where mim does not find the package)
+CLONE_TRAIN = 'python tools/train.py my_config.py --work-dir work_dirs/mine'
+CLONE_TEST = 'python tools/test.py my_config.py CHECKPOINT'
+OWN_CONFIG = '''_base_ = ['convnext_backbone::toy/maskrcnn_convnext_toy_coco.py']
+data_root = '{coco}/'
+train_dataloader = dict(batch_size=2, dataset=dict(data_root=data_root))
+val_dataloader = dict(batch_size=1, dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
+test_evaluator = val_evaluator
+train_cfg = dict(max_epochs=1, val_interval=2)  # 4 images, batch 2: two iterations
+'''
+
+
+def test_an_own_config_inheriting_by_package_name_trains_and_tests_in_a_clone(toy_root,
+                                                                               tmp_path):
+    clone = project_folder(tmp_path)
+    (clone / 'my_config.py').write_text(OWN_CONFIG.format(coco=toy_root / 'coco'))
+    python, *command = doc_argv(CLONE_TRAIN)
+    run_tool(*command, cwd=clone)
+    checkpoint = (clone / 'work_dirs' / 'mine' / 'last_checkpoint').read_text().strip()
+    assert Path(checkpoint).name == 'epoch_1.pth'
+    python, *command = doc_argv(CLONE_TEST, CHECKPOINT=checkpoint)
+    proc = run_tool(*command, cwd=clone)
+    out = proc.stdout + proc.stderr
+    assert re.search(r'coco/bbox_mAP: -?\d', out) and re.search(r'coco/segm_mAP: -?\d', out)
