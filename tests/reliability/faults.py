@@ -109,6 +109,9 @@ def main() -> None:
     parser.add_argument('tool', nargs=argparse.REMAINDER)
     args = parser.parse_args()
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test's "where are you?"
+    # Ctrl-C as in a terminal's foreground: a suite started in the background (`make test &`,
+    # nohup, some CI runners) hands its processes SIGINT ignored, which Python keeps.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     tool = args.tool[1:] if args.tool[:1] == ['--'] else args.tool
     if args.pause_before_iter:
         pause_before_iteration(args.pause_before_iter, args.marker)
