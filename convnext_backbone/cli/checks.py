@@ -14,6 +14,7 @@
   typo names the registered names and the closest one instead of mmengine's "not in the
   mmdet::model registry".
 """
+import contextlib
 import difflib
 import os
 import os.path as osp
@@ -51,14 +52,42 @@ class WorkDirError(OSError):
         return str(self.args[0]) if self.args else ''
 
 
-def check_work_dir(path: str) -> None:
-    """Create ``path`` if needed and make sure a file can be written there."""
+def missing_parents(path: str) -> List[str]:
+    """``path`` and its ancestors that do not exist yet, innermost first."""
+    missing, path = [], osp.abspath(path)
+    while not osp.exists(path) and osp.dirname(path) != path:
+        missing.append(path)
+        path = osp.dirname(path)
+    return missing
+
+
+def remove_created(created: List[str]) -> None:
+    """Remove the folders ``missing_parents`` listed, innermost first, while they are empty."""
+    for path in created:
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+
+
+def why_unwritable(folder: str, leave_no_trace: bool = False) -> Optional[str]:
+    """Why no file can be written into ``folder`` (created if missing), or None.
+    ``leave_no_trace``: the folders this created are removed again (a check of a folder the
+    run will create later)."""
+    created = missing_parents(folder) if leave_no_trace else []
     try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as error:
-        why = error.strerror or type(error).__name__
+        return error.strerror or type(error).__name__
+    finally:
+        remove_created(created)
+    return None
+
+
+def check_work_dir(path: str) -> None:
+    """Create ``path`` if needed and make sure a file can be written there."""
+    why = why_unwritable(path)
+    if why:
         blocker = next((p for p in _parents(path) if osp.exists(p) and not osp.isdir(p)), None)
         if blocker:
             why = f'{blocker} is a file, not a folder'

@@ -23,16 +23,14 @@ Each is one :class:`LateFailureError` line naming the setting and the fix. Nothi
 that the host would run; what cannot be known here (a metric class we do not know the names
 of, a remote path) is not checked.
 """
-import contextlib
 import json
-import os
 import os.path as osp
-import tempfile
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
 from ..config_schema import cfg_option
+from .checks import why_unwritable
 
 _PAIRS = (('val_dataloader', 'val_evaluator'), ('test_dataloader', 'test_evaluator'))
 _COCO_ITEMS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
@@ -278,33 +276,12 @@ def _checkpoint_problems(cfg) -> Iterator[str]:
                f'{where}.save_last=True (or {where}.interval={max(1, length)})')
     out_dir = hook.get('out_dir')
     if _local(out_dir) and out_dir and not hook.get('backend_args'):
-        why = _unwritable(out_dir)
+        why = why_unwritable(out_dir, leave_no_trace=True)
         if why:
             yield (f'{where}.out_dir = {out_dir}: checkpoints cannot be written there ({why}); '
                    'the first checkpoint would fail, after its interval of training. Fix: '
                    f'--cfg-options {where}.out_dir=None (checkpoints in the work dir), or a '
                    'writable folder')
-
-
-def _unwritable(folder: str) -> Optional[str]:
-    """Why nothing can be written into ``folder`` (created if need be; what this creates is
-    removed again), or None."""
-    created = []
-    path = osp.abspath(folder)
-    while not osp.exists(path):
-        created.append(path)
-        path = osp.dirname(path)
-    try:
-        os.makedirs(folder, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as error:
-        return error.strerror or type(error).__name__
-    finally:
-        for path in created:  # innermost first
-            with contextlib.suppress(OSError):
-                os.rmdir(path)
-    return None
 
 
 TRAINING = ('train_dataloader', 'val_dataloader')

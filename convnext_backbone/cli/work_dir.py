@@ -28,12 +28,12 @@ import signal
 import socket
 import sys
 import threading
-from typing import Iterator, List, Optional
+from typing import Iterator, Optional
 
 from mmengine.logging import print_log
 
 from . import progress
-from .checks import WorkDirError, check_work_dir
+from .checks import WorkDirError, check_work_dir, missing_parents, remove_created
 
 LOCK_NAME = 'run.lock'
 
@@ -162,15 +162,6 @@ class RunLock:
         self.fd = None
 
 
-def _missing_parents(path: str) -> List[str]:
-    """``path`` and its ancestors that do not exist yet, innermost first."""
-    missing, path = [], osp.abspath(path)
-    while not osp.exists(path) and osp.dirname(path) != path:
-        missing.append(path)
-        path = osp.dirname(path)
-    return missing
-
-
 def _remove_new(folder: str, before: set) -> None:
     """Remove what appeared in ``folder`` since ``before`` (names), except the lock."""
     for name in set(os.listdir(folder)) - before - {LOCK_NAME} if osp.isdir(folder) else ():
@@ -180,13 +171,6 @@ def _remove_new(folder: str, before: set) -> None:
                 shutil.rmtree(path)
             else:
                 os.remove(path)
-
-
-def _remove_created(created: List[str]) -> None:
-    """Remove the folders an attempt created, innermost first, while they are empty."""
-    for path in created:
-        with contextlib.suppress(OSError):
-            os.rmdir(path)
 
 
 @contextlib.contextmanager
@@ -208,7 +192,7 @@ def claim_work_dir(folder: str, tool: str = 'train', lock: bool = True) -> Itera
     of a run) while the body runs, and undo the attempt when the body fails before the run's
     first iteration (see the module's docstring)."""
     run = progress.reset(tool, folder)
-    created = _missing_parents(folder)
+    created = missing_parents(folder)
     held = RunLock(folder) if lock else None
     try:
         check_work_dir(folder)
@@ -216,7 +200,7 @@ def claim_work_dir(folder: str, tool: str = 'train', lock: bool = True) -> Itera
             held.acquire()
     except BaseException:
         with _no_interrupts():
-            _remove_created(created)
+            remove_created(created)
         raise
     before = set(os.listdir(folder))
     try:
@@ -229,7 +213,7 @@ def claim_work_dir(folder: str, tool: str = 'train', lock: bool = True) -> Itera
             if held:
                 held.release()
             if undo:
-                _remove_created(created)
+                remove_created(created)
         raise
     if held:
         held.release()
