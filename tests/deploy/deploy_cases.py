@@ -11,6 +11,7 @@ TOY_CLASSES = ['rectangle', 'ellipse', 'triangle', 'star']
 V2 = {'model.backbone.arch': dict(depths=[1, 1, 3, 1], channels=[32, 64, 128, 256], grn=True),
       'model.backbone.layer_scale_init_value': 0}
 EXPORT_SHAPE = (64, 64)  # the traced size; the checks run other sizes
+QUERY_HEADS = ('/mask2former/', '/dino/')  # no graph for them yet: the tool says so
 
 
 def assert_equals_host(report, detections=True):

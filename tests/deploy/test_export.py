@@ -1,8 +1,8 @@
 """ONNX export of the backbone, UperNet and (Cascade) Mask R-CNN: the graph's contract (any input
 size, padding inside as the host's preprocessor pads, declared output shapes, metadata), the
 graphs run in plain onnxruntime against the host's own inference on image files (random
-weights here; trained ones and other models in test_host_equality.py), and bad input to
-tools/export.py as one clear error line."""
+weights here; trained ones and other models in test_host_equality.py). Bad input to
+tools/export.py: test_export_refusals.py."""
 import json
 
 import numpy as np
@@ -10,6 +10,7 @@ import pytest
 import torch
 from deploy_cases import (
     EXPORT_SHAPE,
+    QUERY_HEADS,
     TOY_CLASSES,
     TOY_DET,
     TOY_SEG,
@@ -18,7 +19,7 @@ from deploy_cases import (
     assert_equals_host,
 )
 
-from conftest import REPO, load_tool, one_per_family_fast, run_tool, shipped_configs
+from conftest import REPO, load_tool, one_per_family_fast, shipped_configs
 
 pytest.importorskip('onnxruntime')
 pytest.importorskip('onnx')
@@ -58,15 +59,6 @@ def v2_checkpoints(tmp_path_factory):
         paths[config] = tmp_path_factory.mktemp('v2') / 'v2.pth'
         save_state_dict(model.state_dict(), paths[config])
     return paths
-
-
-@pytest.fixture(scope='module')
-def seg_checkpoint(tmp_path_factory):
-    """A checkpoint of the toy UperNet (its random weights, saved)."""
-    from convnext_backbone.checkpoint import save_state_dict
-    path = tmp_path_factory.mktemp('seg_ckpt') / 'upernet.pth'
-    save_state_dict(build_model(load_config(TOY_SEG)).state_dict(), path)
-    return path
 
 
 @pytest.fixture(scope='module')
@@ -309,8 +301,6 @@ def test_preprocessing_equals_the_hosts_preprocessor(config, options):
     assert (ours - expected).abs().max() < 1e-5
 
 
-QUERY_HEADS = ('/mask2former/', '/dino/')  # no graph for them yet: the tool says so
-
 
 @pytest.mark.parametrize('config', one_per_family_fast(shipped_configs()))
 def test_every_shipped_config_has_an_exportable_model(config):
@@ -341,106 +331,3 @@ def test_every_shipped_config_has_an_exportable_model(config):
     if not detection and cfg.model.test_cfg.get('mode') == 'slide':
         with pytest.raises(ExportError, match='model.test_cfg.mode=whole'):
             refuse_slide(cfg, config)
-
-
-# ------------------------------------------------------------------ bad input to the tool
-@pytest.mark.parametrize('config, shape, message', [
-    (TOY_SEG, ('16', '64'), r'--shape 16 64: .*at least 32 .*pads nothing.* 32 64'),
-    (TOY_DET, ('0', '64'), r'--shape 0 64: .*at least 1; .* 1 64')])
-def test_shape_too_small(tool, tmp_path, config, shape, message):
-    with pytest.raises(ExportError, match=message):
-        tool.main([config, 'none', '--out', str(tmp_path / 'a.onnx'), '--shape', *shape])
-
-
-def test_small_input_to_a_graph_that_pads_nothing(tmp_path):
-    graph = OnnxModel(export(TOY_SEG, None, str(tmp_path / 'seg.onnx'), shape=EXPORT_SHAPE))
-    assert graph(images_for((32, 45)))['seg_logits'].shape[2:] == (32, 45)
-    with pytest.raises(ExportError, match=r'size 20x45: .*at least 32 .*resize the image'):
-        graph(images_for((20, 45)))
-
-
-def test_slide_config_is_refused(tool, tmp_path):
-    config = str(REPO / 'configs/upernet/upernet_convnext_t_160k_ade20k.py')
-    with pytest.raises(ExportError, match=r'sliding windows .*crop \(512, 512\), stride '
-                                          r'\(341, 341\).*--cfg-options model.test_cfg.mode=whole'):
-        tool.main([config, 'none', '--out', str(tmp_path / 'a.onnx')])
-
-
-def test_verify_needs_an_onnx_file_and_existing_images(tool, tmp_path):
-    with pytest.raises(ExportError, match=r'--verify compares ONNX graphs .*FILE\.onnx'):
-        tool.main([TOY_SEG, 'none', '--out', str(tmp_path / 'a.pt2'), '--verify'])
-    with pytest.raises(ExportError, match=r'--verify-image .*nope\.jpg does not exist'):
-        tool.main([TOY_SEG, 'none', '--out', str(tmp_path / 'a.onnx'), '--verify-image',
-                   str(tmp_path / 'nope.jpg')])
-    assert not (tmp_path / 'a.onnx').exists()  # refused before the export
-
-
-def test_checkpoint_of_another_model(tool, tmp_path, seg_checkpoint):
-    with pytest.raises(ExportError, match=r'does not fit the model of .*missing keys: \d+ .*'
-                                          r'unexpected keys: \d+ \(decode_head'):
-        tool.main([TOY_DET, str(seg_checkpoint), '--out', str(tmp_path / 'a.onnx')])
-
-
-def test_mis_shaped_checkpoint(tool, tmp_path, seg_checkpoint):
-    """The same model with other sizes: mis-shaped keys are named, nothing half-loaded."""
-    with pytest.raises(ExportError, match=r'mis-shaped .*decode_head.conv_seg.weight'):
-        tool.main([TOY_SEG, str(seg_checkpoint), '--out', str(tmp_path / 'a.onnx'),
-                   '--cfg-options', 'model.decode_head.num_classes=7'])
-
-
-def test_head_that_cannot_export(tool, tmp_path):
-    """The refusal names every whole model that exports: the model index's collections whose
-    configs pass the export's one decision (query heads are those that do not)."""
-    from convnext_backbone.deploy.exportable import collections
-    with pytest.raises(ExportError, match='cannot export this model.*--backbone-only') as info:
-        tool.main([TOY_DET, 'none', '--out', str(tmp_path / 'a.onnx'), '--cfg-options',
-                   'model.roi_head.mask_head=None', 'model.roi_head.mask_roi_extractor=None'])
-    listed = str(info.value).split('configs of the model index: ')[1].split(' (or any')[0]
-    expected = [name for name, configs in collections().items()
-                if not any(family in c for family in QUERY_HEADS for c in configs)]
-    assert listed.split(', ') == expected
-    assert {'Mask R-CNN ConvNeXt', 'Cascade Mask R-CNN ConvNeXt', 'UperNet ConvNeXt',
-            'DeepLabV3+ ConvNeXt'} <= set(expected), expected
-    assert not {'Mask2Former ConvNeXt', 'DINO ConvNeXt'} & set(expected), expected
-
-
-def test_model_that_cannot_be_built(tool, tmp_path):
-    with pytest.raises(ExportError, match='could not be built .*NoSuchDetector.*fix the config'):
-        tool.main([TOY_DET, 'none', '--out', str(tmp_path / 'a.onnx'), '--cfg-options',
-                   'model.type=NoSuchDetector'])
-
-
-def test_output_name(tool, tmp_path):
-    with pytest.raises(ExportError,
-                       match=r'--out .*a\.pth: name the output file \*\.onnx .*\*\.pt2'):
-        tool.main([TOY_DET, 'none', '--out', str(tmp_path / 'a.pth')])
-
-
-@pytest.mark.slow  # runs the tool in a subprocess
-def test_cli_error_is_one_line(tmp_path):
-    proc = run_tool(REPO / 'tools' / 'export.py', TOY_DET, tmp_path / 'missing.pth', '--out',
-                    tmp_path / 'a.onnx', check=False)
-    assert proc.returncode != 0
-    errors = [line for line in proc.stderr.splitlines() if line.startswith('error:')]
-    assert len(errors) == 1 and proc.stderr.rstrip().endswith(errors[0]), proc.stderr
-    assert errors[0].startswith('error: checkpoint') and 'does not exist' in errors[0]
-    assert 'Traceback' not in proc.stderr
-
-
-
-def test_failed_export_keeps_the_earlier_file(tmp_path, monkeypatch):
-    """The graph is written beside ``--out`` and moved there complete: an export that dies
-    half-way leaves the earlier file as it was, and no partial file."""
-    from convnext_backbone.deploy import driver
-    out = tmp_path / 'seg.onnx'
-    out.write_text('an earlier export')
-
-    def dies_half_way(wrapper, task, path, *args):
-        with open(path, 'w') as f:
-            f.write('half a graph')
-        raise ExportError('torch.onnx.export failed (injected)')
-    monkeypatch.setattr(driver, '_trace', dies_half_way)
-    with pytest.raises(ExportError, match='injected'):
-        export(TOY_SEG, None, str(out), shape=EXPORT_SHAPE)
-    assert out.read_text() == 'an earlier export'
-    assert [p.name for p in tmp_path.iterdir()] == ['seg.onnx']

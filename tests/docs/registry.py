@@ -351,7 +351,7 @@ REGISTRY = {
     'upernet.onnx --cfg-options model.test_cfg.mode=whole': Listed(
         'needs upernet.pth, the UperNet trained on ADE20K',
         (f'{DEPLOY}/test_export.py::test_upernet_random_weights',
-         f'{DEPLOY}/test_export.py::test_slide_config_is_refused'), 'same options'),
+         f'{DEPLOY}/test_export_refusals.py::test_slide_config_is_refused'), 'same options'),
     'python tools/export.py configs/maskrcnn_convnext_t_coco.py model.pth --out backbone.onnx '
     '--backbone-only': Listed(
         'needs model.pth, the flagship trained on COCO',
