@@ -20,6 +20,7 @@ TINY_BENCH = f'{DOCS}::test_benchmark_commands_at_a_tiny_size'
 WHEEL = 'tests/packaging/test_wheel_install.py'
 DEMO = 'tests/packaging/test_make_demo.py'
 RELEASED = 'tests/checkpoint/test_released_weights.py'
+MIM_DOWNLOAD = 'tests/checkpoint/test_mim_download.py'
 TOOLS = 'tests/tools/test_train_test_tools.py'
 
 
@@ -421,7 +422,7 @@ REGISTRY = {
         'the toy UperNet released by a local server standing in for the release site'),
     'mim download convnext_backbone --config cascade_maskrcnn_convnext_t_3x_coco --dest DIR':
         Listed('needs internet (the released weights, 1.2 GB)',
-               (f'{RELEASED}::test_mim_download_fetches_a_config_and_its_released_weights',),
+               (f'{MIM_DOWNLOAD}::test_mim_download_fetches_a_config_and_its_released_weights',),
                'same options'),
     # docs/benchmarks.md: the zoo's CPU times, the bf16 measurement's data
     'OMP_NUM_THREADS=2 python tools/benchmark.py CONFIG --shape 800 1333 --threads 2 --warmup 0 '
